@@ -1,0 +1,28 @@
+#!/usr/bin/env node
+/**
+ * fluent-anomaly CLI: one subcommand per job.
+ *   serve    run the sidecar (default config: config/default.yaml)
+ */
+const USAGE = `usage: fluent-anomaly <command> [options]
+
+commands:
+  serve   --config FILE        run the sidecar (Forward in, scored Forward out)
+`
+
+async function main (argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv
+  switch (cmd) {
+    case 'serve': return (await import('./serve.js')).runServe(rest)
+    case undefined: case '-h': case '--help': case 'help':
+      process.stdout.write(USAGE)
+      return cmd === undefined ? 64 : 0
+    default:
+      process.stderr.write(`fluent-anomaly: unknown command "${cmd}"\n${USAGE}`)
+      return 64
+  }
+}
+
+main(process.argv.slice(2)).then(code => { process.exitCode = code }, err => {
+  process.stderr.write(`fluent-anomaly: ${(err as Error).stack ?? String(err)}\n`)
+  process.exitCode = 1
+})

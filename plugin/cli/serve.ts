@@ -1,0 +1,34 @@
+/** `fluent-anomaly serve --config FILE`: run the sidecar until SIGINT/SIGTERM. */
+import { parseArgs } from 'node:util'
+import { loadConfig } from '../../config/load.js'
+import { isFluentAnomalyError } from '../errors.js'
+import { createSidecar } from '../index.js'
+
+export async function runServe (argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c', default: 'config/default.yaml' } } })
+  let config
+  try {
+    config = loadConfig(values.config as string)
+  } catch (e) {
+    if (isFluentAnomalyError(e)) { process.stderr.write(`fluent-anomaly: [${e.code}] ${e.message}\n`); return 78 } // EX_CONFIG
+    throw e
+  }
+  const sidecar = createSidecar(config)
+  try {
+    await sidecar.start()
+  } catch (e) {
+    process.stderr.write(`fluent-anomaly: cannot start: ${(e as Error).message}\n`)
+    return 1
+  }
+  await new Promise<void>(resolve => {
+    const onSignal = (sig: string): void => {
+      sidecar.parts.telemetry.log.info({ signal: sig }, 'shutting down')
+      process.off('SIGINT', onSignal)
+      process.off('SIGTERM', onSignal)
+      void sidecar.stop().then(resolve)
+    }
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
+  })
+  return 0
+}

@@ -1,0 +1,68 @@
+/**
+ * Wiring of the sidecar (one path, socket to socket):
+ *
+ *   Fluent Bit / Fluentd out_forward
+ *        │  TCP/TLS, Forward v1 (Message, Forward, PackedForward, CompressedPackedForward)
+ *        ▼
+ *   ForwardServer ── frames ─▶ Pipeline.submit(tag, entries) ─▶ stages ─▶ ForwardClient
+ *        ▲                         │ counts in-flight events;                 │ PackedForward + chunk id
+ *        │ {"ack": chunk}          │ pauses sockets when full                 ▼
+ *        └──── Receipt done ◀──────┴───────── settle on downstream ack ── Fluent Bit in_forward
+ *
+ * In this release the only stage passes events through unchanged (scoring
+ * plugs in as another Stage).
+ */
+import type { AddressInfo } from 'node:net'
+import type { Config } from '../config/schema.js'
+import type { Telemetry } from './events.js'
+import { ForwardClient } from './forward/client.js'
+import { ForwardServer } from './forward/server.js'
+import { Pipeline } from './pipeline/pipeline.js'
+import { PassThroughStage, type Stage } from './pipeline/stage.js'
+
+export interface SidecarParts {
+  config: Readonly<Config>
+  telemetry: Telemetry
+  stages?: Stage[]
+}
+
+export class Sidecar {
+  readonly client: ForwardClient
+  readonly pipeline: Pipeline
+  readonly server: ForwardServer
+  private stopping: Promise<void> | undefined
+
+  constructor (readonly parts: SidecarParts) {
+    const { config, telemetry } = parts
+    this.client = new ForwardClient(config.output.forward, telemetry)
+    this.pipeline = new Pipeline(parts.stages ?? [new PassThroughStage()], this.client, { maxPending: config.limits.max_pending_records })
+    this.server = new ForwardServer(config.input.forward, this.pipeline, telemetry)
+    telemetry.counters.gauge('pipeline_pending_records', () => this.pipeline.pending)
+  }
+
+  async start (): Promise<{ forward: AddressInfo }> {
+    await this.pipeline.start()
+    const forward = await this.server.listen()
+    this.parts.telemetry.log.info({ listen: `${forward.address}:${forward.port}`, downstream: `${this.parts.config.output.forward.host}:${this.parts.config.output.forward.port}` }, 'fluent-anomaly forward input listening')
+    return { forward }
+  }
+
+  /**
+   * Graceful stop: stop reading, deliver pending events and write their acks
+   * within limits.shutdown_grace; whatever is not acked by then is resent by
+   * its sender (at-least-once).
+   */
+  stop (): Promise<void> {
+    this.stopping ??= (async () => {
+      const grace = this.parts.config.limits.shutdown_grace
+      const t0 = Date.now()
+      const serverClosed = this.server.close(grace)
+      await this.pipeline.close(grace)
+      await serverClosed
+      const left = this.pipeline.pending
+      if (left > 0) this.parts.telemetry.log.warn({ code: 'SHUTDOWN_TIMEOUT', pending: left, ms: Date.now() - t0 }, 'stopped with records not yet delivered; their senders will resend them')
+      else this.parts.telemetry.log.info({ ms: Date.now() - t0 }, 'stopped cleanly')
+    })()
+    return this.stopping
+  }
+}
