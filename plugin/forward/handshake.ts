@@ -41,9 +41,7 @@ const sameHex = (a: string, b: Uint8Array): boolean => {
 export interface HeloState { nonce: Buffer, authSalt: Buffer, frame: Buffer }
 
 /** HELO with a fresh nonce and auth salt, sent as bin (Fluentd's choice; both peers accept it). */
-export function createHelo (): HeloState {
-  const nonce = randomBytes(16)
-  const authSalt = randomBytes(16)
+export function createHelo (nonce: Buffer = randomBytes(16), authSalt: Buffer = randomBytes(16)): HeloState {
   return { nonce, authSalt, frame: encode(['HELO', { nonce, auth: authSalt, keepalive: true }]) }
 }
 

@@ -28,7 +28,11 @@ export class ForwardServer {
   readonly connections = new Set<Connection>()
   private paused = false
 
-  constructor (readonly opts: ForwardInputConfig, readonly pipeline: Pipeline, readonly telemetry: Telemetry) {
+  /**
+   * `hooks.helo` replaces the random HELO (nonce, auth salt): only the
+   * capture-replay tests use it, to answer a recorded PING.
+   */
+  constructor (readonly opts: ForwardInputConfig, readonly pipeline: Pipeline, readonly telemetry: Telemetry, readonly hooks: { helo?: () => HeloState } = {}) {
     telemetry.counters.gauge('forward_connections_open', () => this.connections.size)
     pipeline.on('full', (pending: number) => { this.paused = true; events.backpressure(telemetry, true, pending) })
     pipeline.on('drain', () => {
@@ -130,7 +134,7 @@ class Connection {
     }
     const sec = server.security
     if (sec !== undefined) {
-      this.helo = createHelo()
+      this.helo = server.hooks.helo?.() ?? createHelo()
       socket.write(this.helo.frame)
     }
   }

@@ -32,11 +32,11 @@ export class CollectingSink implements Sink {
 }
 
 /** A Forward receiver built from our own server plus a collecting sink (stands in for Fluent Bit in_forward). */
-export async function startReceiver (input: Record<string, unknown> = {}, telemetry: Telemetry = quietTelemetry()): Promise<{ sink: CollectingSink, server: ForwardServer, port: number, close: () => Promise<void> }> {
+export async function startReceiver (input: Record<string, unknown> = {}, telemetry: Telemetry = quietTelemetry(), hooks: ConstructorParameters<typeof ForwardServer>[3] = {}): Promise<{ sink: CollectingSink, server: ForwardServer, port: number, close: () => Promise<void> }> {
   const cfg = parseConfig({ input: { forward: { port: 0, ...input } } })
   const sink = new CollectingSink()
   const pipeline = new Pipeline([], sink, { maxPending: 1_000_000 })
-  const server = new ForwardServer(cfg.input.forward, pipeline, telemetry)
+  const server = new ForwardServer(cfg.input.forward, pipeline, telemetry, hooks)
   const addr = await server.listen()
   return { sink, server, port: addr.port, close: () => server.close(0) }
 }
