@@ -89,7 +89,7 @@ export const forwardOutput = z.object({
   retry_max: duration().default(30_000).describe('Longest reconnect delay.'),
   max_chunk_records: z.number().int().positive().default(1000).describe('Records per downstream chunk.'),
   max_chunk_size: size().default(1024 * 1024).describe('Bytes per downstream chunk (before compression).'),
-  flush_interval: duration().default(5).describe('A partial chunk is sent after this long.'),
+  flush_interval: duration().default(0).describe('A partial chunk is sent after this long; 0 sends at the end of the current event-loop turn (events that arrived together still travel together).'),
   max_inflight_chunks: z.number().int().positive().default(8).describe('Chunks sent and awaiting ack at once.'),
   tls: clientTls.prefault({}),
   security: outputSecurity.optional(),

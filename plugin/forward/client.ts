@@ -53,6 +53,7 @@ export class ForwardClient implements Sink {
   private readonly rewrite: (tag: string) => string
   private readonly open = new Map<string, OpenChunk>()
   private flushTimer: NodeJS.Timeout | undefined
+  private flushImmediate: NodeJS.Immediate | undefined
   private readonly queue: SealedChunk[] = []
   private readonly inflight = new Map<string, SealedChunk>()
   private sealing = 0
@@ -99,8 +100,9 @@ export class ForwardClient implements Sink {
       this.pendingEvents++
       if (chunk.records >= this.opts.max_chunk_records || chunk.bytes >= this.opts.max_chunk_size) this.seal(chunk)
     }
-    if (this.open.size > 0 && this.flushTimer === undefined) {
-      this.flushTimer = setTimeout(() => { this.flushTimer = undefined; this.sealAll() }, this.opts.flush_interval)
+    if (this.open.size > 0 && this.flushTimer === undefined && this.flushImmediate === undefined) {
+      if (this.opts.flush_interval === 0) this.flushImmediate = setImmediate(() => { this.flushImmediate = undefined; this.sealAll() })
+      else this.flushTimer = setTimeout(() => { this.flushTimer = undefined; this.sealAll() }, this.opts.flush_interval)
     }
   }
 
@@ -255,6 +257,7 @@ export class ForwardClient implements Sink {
 
   async close (graceMs: number): Promise<void> {
     if (this.flushTimer !== undefined) { clearTimeout(this.flushTimer); this.flushTimer = undefined }
+    if (this.flushImmediate !== undefined) { clearImmediate(this.flushImmediate); this.flushImmediate = undefined }
     this.sealAll()
     let timer: NodeJS.Timeout | undefined
     await Promise.race([this.drained(), new Promise<void>(resolve => { timer = setTimeout(resolve, graceMs) })])
