@@ -34,7 +34,7 @@ import { readHelo } from './protocol.js'
 
 const gzipAsync = promisify(gzip)
 
-interface OpenChunk { tag: string, parts: Buffer[], bytes: number, records: number, receipts: Array<[Receipt, number]> }
+interface OpenChunk { tag: string, entries: unknown[], records: number, receipts: Array<[Receipt, number]> }
 interface SealedChunk { id: string, tag: string, frame: Buffer, records: number, receipts: Array<[Receipt, number]>, attempts: number, timer?: NodeJS.Timeout }
 
 type State = 'idle' | 'connecting' | 'handshake' | 'ready' | 'backoff' | 'closed'
@@ -64,6 +64,8 @@ export class ForwardClient implements Sink {
   private pendingEvents = 0
   private readonly waiters: Array<() => void> = []
   private readonly target: string
+  /** Running mean of encoded entry size, to seal chunks near max_chunk_size without encoding twice. */
+  private entryBytes = 256
 
   constructor (private readonly opts: ForwardOutputConfig, private readonly telemetry: Telemetry) {
     this.rewrite = tagRewriter(opts)
@@ -86,19 +88,16 @@ export class ForwardClient implements Sink {
       const tag = this.rewrite(e.tag)
       let chunk = this.open.get(tag)
       if (chunk === undefined) {
-        chunk = { tag, parts: [], bytes: 0, records: 0, receipts: [] }
+        chunk = { tag, entries: [], records: 0, receipts: [] }
         this.open.set(tag, chunk)
       }
-      const entry = retain && e.metadata !== undefined ? [[e.time, e.metadata], e.record] : [e.time, e.record]
-      const bytes = encode(entry)
-      chunk.parts.push(bytes)
-      chunk.bytes += bytes.length
+      chunk.entries.push(retain && e.metadata !== undefined ? [[e.time, e.metadata], e.record] : [e.time, e.record])
       chunk.records++
       const last = chunk.receipts[chunk.receipts.length - 1]
       if (last !== undefined && last[0] === e.receipt) last[1]++
       else chunk.receipts.push([e.receipt, 1])
       this.pendingEvents++
-      if (chunk.records >= this.opts.max_chunk_records || chunk.bytes >= this.opts.max_chunk_size) this.seal(chunk)
+      if (chunk.records >= this.opts.max_chunk_records || chunk.records * this.entryBytes >= this.opts.max_chunk_size) this.seal(chunk)
     }
     if (this.open.size > 0 && this.flushTimer === undefined && this.flushImmediate === undefined) {
       if (this.opts.flush_interval === 0) this.flushImmediate = setImmediate(() => { this.flushImmediate = undefined; this.sealAll() })
@@ -113,7 +112,12 @@ export class ForwardClient implements Sink {
   private seal (c: OpenChunk): void {
     this.open.delete(c.tag)
     const id = randomBytes(16).toString('base64')
-    const payload = c.parts.length === 1 ? c.parts[0] : Buffer.concat(c.parts, c.bytes)
+    // One msgpackr call per chunk: pack the entries as an array, then drop the
+    // array header; what is left is the concatenated entries PackedForward carries.
+    const packed = encode(c.entries)
+    const head = packed[0] <= 0x9f ? 1 : packed[0] === 0xdc ? 3 : 5
+    const payload = packed.subarray(head)
+    this.entryBytes = 0.8 * this.entryBytes + 0.2 * (payload.length / c.records)
     const push = (body: Buffer, compressed: boolean): void => {
       const options: Record<string, unknown> = { chunk: id, size: c.records }
       if (compressed) options.compressed = 'gzip'

@@ -1,0 +1,6 @@
+export type { CloseReason, Window, WindowStats } from './types.js'
+export { CLOSE_REASONS } from './types.js'
+export { SessionWindows, SESSION_DEFAULTS } from './session.js'
+export type { SessionOptions, SessionAddResult, UnkeyedMode } from './session.js'
+export { SlidingWindows, SLIDING_DEFAULTS } from './sliding.js'
+export type { SlidingOptions } from './sliding.js'

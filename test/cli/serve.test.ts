@@ -1,0 +1,56 @@
+/** The CLI as an operator runs it: a real process, real sockets, signals. */
+import t from 'tap'
+import { spawn } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { FluentClient } from '@fluent-org/logger'
+import { startReceiver } from '../helpers/sidecar.js'
+
+const main = fileURLToPath(new URL('../../plugin/cli/main.ts', import.meta.url))
+const tmp = mkdtempSync(join(tmpdir(), 'fa-cli-'))
+
+function cli (args: string[]): { done: Promise<{ code: number | null, stderr: string, stdout: string }>, kill: (sig: NodeJS.Signals) => void, stdout: () => string } {
+  const child = spawn(process.execPath, ['--import', 'tsx', main, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', d => { stdout += String(d) })
+  child.stderr.on('data', d => { stderr += String(d) })
+  const done = new Promise<{ code: number | null, stderr: string, stdout: string }>(resolve => child.on('exit', code => resolve({ code, stderr, stdout })))
+  return { done, kill: sig => child.kill(sig), stdout: () => stdout }
+}
+
+t.test('serve: bad config fails at start with the key path and exit code 78', async t => {
+  const p = join(tmp, 'bad.yaml')
+  writeFileSync(p, 'input:\n  forward:\n    prot: 1\n')
+  const r = await cli(['serve', '--config', p]).done
+  t.equal(r.code, 78)
+  t.match(r.stderr, /CONFIG_INVALID.*\n.*input\.forward\.prot: unknown key/)
+})
+
+t.test('serve: listens, relays, and on SIGTERM stops cleanly', async t => {
+  const rx = await startReceiver()
+  const port = 20000 + Math.floor(Math.random() * 20000)
+  const p = join(tmp, 'ok.yaml')
+  writeFileSync(p, `input:\n  forward:\n    port: ${port}\noutput:\n  forward:\n    port: ${rx.port}\nlog:\n  level: info\n`)
+  const proc = cli(['serve', '--config', p])
+  const t0 = Date.now()
+  while (!proc.stdout().includes('listening') && Date.now() - t0 < 20_000) await new Promise(resolve => setTimeout(resolve, 50))
+  t.match(proc.stdout(), /"msg":"fluent-anomaly forward input listening"/, 'structured JSON log line on start')
+  const client = new FluentClient('cli', { socket: { host: '127.0.0.1', port }, ack: { ackTimeout: 10_000 } })
+  await Promise.all(Array.from({ length: 10 }, (_, i) => client.emit('x', { i })))
+  t.equal(rx.sink.events.length, 10, 'relayed and acked')
+  await client.disconnect()
+  proc.kill('SIGTERM')
+  const r = await proc.done
+  t.equal(r.code, 0, 'exit 0 on SIGTERM')
+  t.match(r.stdout, /stopped cleanly/)
+  await rx.close()
+})
+
+t.test('unknown command prints usage', async t => {
+  const r = await cli(['frobnicate']).done
+  t.equal(r.code, 64)
+  t.match(r.stderr, /usage: fluent-anomaly/)
+})

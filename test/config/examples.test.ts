@@ -1,0 +1,37 @@
+/** The shipped examples parse, validate against the schema, and agree on ports and loop-safe tags. */
+import t from 'tap'
+import { readFileSync } from 'node:fs'
+import { parse } from 'yaml'
+import { loadConfig } from '../../config/load.js'
+
+const ex = (p: string): string => new URL(`../../examples/${p}`, import.meta.url).pathname
+
+t.test('sidecar configs in examples/ validate', async t => {
+  const fb = loadConfig(ex('fluent-bit/fluent-anomaly.yaml'))
+  t.equal(fb.input.forward.port, 24224)
+  t.equal(fb.output.forward.port, 24225)
+  const fd = loadConfig(ex('fluentd/fluent-anomaly.yaml'), { FLUENT_ANOMALY_SHARED_KEY: 'k' })
+  t.equal(fd.input.forward.security?.shared_key, 'k')
+  t.equal(fd.output.forward.retain_metadata, false, 'no v2 metadata towards Fluentd')
+})
+
+t.test('Fluent Bit YAML and classic configs describe the same loop-safe pipeline', async t => {
+  const y = parse(readFileSync(ex('fluent-bit/fluent-bit.yaml'), 'utf8')) as { pipeline: { inputs: Array<Record<string, unknown>>, outputs: Array<Record<string, unknown>> } }
+  const out = y.pipeline.outputs.find(o => o.name === 'forward') as Record<string, unknown>
+  const back = y.pipeline.inputs.find(i => i.name === 'forward') as Record<string, unknown>
+  t.equal(out.port, 24224)
+  t.equal(out.require_ack_response, true)
+  t.equal(back.port, 24225)
+  const prefix = back.tag_prefix as string
+  t.notOk(new RegExp('^' + String(out.match).replace('.', '\\.').replace('*', '.*') + '$').test(`${prefix}app.hdfs`), 'the returning tag no longer matches the forward output')
+  const classic = readFileSync(ex('fluent-bit/fluent-bit.conf'), 'utf8')
+  for (const line of [/Require_ack_response\s+true/, /Port\s+24224/, /Port\s+24225/, /Tag_Prefix\s+scored\./, /net\.io_timeout/]) t.match(classic, line)
+})
+
+t.test('Fluentd example forwards with ack and shared_key to 24224 and listens on 24225', async t => {
+  const conf = readFileSync(ex('fluentd/fluent.conf'), 'utf8')
+  t.match(conf, /require_ack_response true/)
+  t.match(conf, /port 24224/)
+  t.match(conf, /port 24225/)
+  t.match(conf, /shared_key/)
+})
