@@ -27,6 +27,19 @@ export const ErrorCodes = {
   OUT_PROTOCOL: 'The downstream answered something that is not an ack; reconnecting.',
   // process
   SHUTDOWN_TIMEOUT: 'Pending records were not all delivered before the shutdown grace period ended.',
+  // log mining (plugin/mining)
+  DRAIN_OPTIONS_INVALID: 'A Drain option is out of range; fix the preset or option named in the message.',
+  MASK_RULE_INVALID: 'A mask regex does not compile or matches the empty string; fix the rule named in the message.',
+  DRAIN_SNAPSHOT_CORRUPT: 'A parser snapshot is not valid JSON or not a snapshot; delete it and the parser relearns from traffic.',
+  DRAIN_SNAPSHOT_VERSION: 'A parser snapshot has a format version this build cannot read; run the matching build or delete it.',
+  DRAIN_SNAPSHOT_INVALID: 'A parser snapshot is inconsistent (not written by this code, or edited); delete it.',
+  PRESETS_INVALID: 'The Drain presets YAML fails validation; fix the key at the path named in the message.',
+  PRESET_UNKNOWN: 'No Drain preset has that name; use one listed in the message or add one to config/drain-presets.yaml.',
+  // offline prepare (plugin/prepare)
+  PREPARE_USAGE: 'Bad command line; the message names the option. Run `fluent-anomaly prepare --help`.',
+  PREPARE_INPUT: 'The log file is missing, empty, or no line could be parsed with the chosen --format.',
+  PREPARE_LABELS: 'The labels file is missing or has a row that is not "<line|key>,<label>" with a known label value.',
+  PREPARE_EMBEDDER: 'The --embedder file is not a fluent-anomaly embedder, or the pretrained vectors package is missing.',
 } as const
 
 export type ErrorCode = keyof typeof ErrorCodes

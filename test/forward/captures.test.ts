@@ -7,7 +7,7 @@
  * PONG of the secure-forward handshake; refusals as real Fluent Bit refuses.
  * Then the first connection of each mode again, split at every byte.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import net from 'node:net'
 import { EventTime } from '../../plugin/forward/event-time.js'
 import { decode } from '../../plugin/forward/codec.js'
@@ -70,7 +70,7 @@ async function receiverFor (c: Capture, conn: CaptureConn): Promise<Receiver> {
   return startReceiver(serverConfig(c, conn), undefined, helo === undefined ? {} : { helo: () => createHelo(Buffer.from(helo.nonce), Buffer.from(helo.auth ?? Buffer.alloc(16))) })
 }
 
-async function check (t: Tap.Test, c: Capture, conn: CaptureConn, split?: number, shared?: Receiver): Promise<void> {
+async function check (t: Test, c: Capture, conn: CaptureConn, split?: number, shared?: Receiver): Promise<void> {
   const heloFrame = conn.s2c !== undefined && secure(c) ? frames(conn.s2c)[0] : undefined
   const helo = heloFrame === undefined ? undefined : readHelo(heloFrame)
   const rx = shared ?? await receiverFor(c, conn)

@@ -1,0 +1,154 @@
+/**
+ * What `prepare` writes into --out (DESIGN.md "Prepared data"):
+ *
+ *   templates.jsonl          {"row", "id", "text", "count"} per template; row = index used in windows.npy
+ *   template_vectors.npy     [K, D] float32, unit rows (embedder.ts)
+ *   windows.npy              [N, T] int32, template row per line, -1 = pad
+ *   param_buckets.npy        [N, T, P] int32, parameter bucket ids, -1 = pad
+ *   labels.npy               [N] uint8, 1 = anomalous window
+ *   start_times.npy          [N] float64, epoch seconds of the window's first line
+ *   window_info.jsonl        per window row: {"key" (session key, '' for sliding), "first_line",
+ *                            "last_line" (1-based line numbers in the log), "size" (lines before truncation to T)}
+ *   embedder.safetensors     the embedder that made template_vectors (file-format.ts)
+ *   meta.json                settings, counts, split ranges, drain preset, embedder sha256
+ *   drain.json               the Drain parser state after both passes (plugin/mining/snapshot.ts)
+ *
+ * Rows of every [N, ...] array are in the same order: the split's (split.ts).
+ */
+import { createHash } from 'node:crypto'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { type Embedder, embedderFromBytes } from '../embedding/embedder.js'
+import { distillEmbedder } from '../embedding/distill.js'
+import { PrepareError } from './errors.js'
+import { writeNpy, type NpyData } from './npy.js'
+import { type Progress } from './progress.js'
+
+export const EMBEDDER_FILE = 'embedder.safetensors'
+
+export interface EmbedderInfo {
+  file: string
+  sha256: string
+  dim: number
+  vocab: number
+  /** 'distilled' from this run's training templates, or 'given' (--embedder). */
+  origin: 'distilled' | 'given'
+  given_path: string | null
+  source: string
+  idf_weighting: string
+  idf_docs: number
+  distill_ms: number | null
+}
+
+export interface PrepareMeta {
+  format_version: 1
+  source: { logs: string, labels: string | null, labels_by: string | null }
+  format: string
+  mode: 'session' | 'sliding'
+  window: Record<string, unknown>
+  T: number
+  P: number
+  buckets: number
+  param_hash: string
+  counts: Record<string, number>
+  split: {
+    method: string
+    seed: number | null
+    test_fraction: number
+    val_fraction: number
+    order: string
+    train: SplitPart
+    validation: SplitPart
+    test: SplitPart
+  }
+  drain: { preset: string | null, options: unknown, snapshot: string }
+  embedder: EmbedderInfo
+  files: Record<string, { dtype: string, shape: number[] }>
+}
+
+export interface WindowInfo { key: string, first_line: number, last_line: number, size: number }
+
+export interface SplitPart { start: number, end: number, windows: number, anomalous: number }
+
+export const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
+
+export async function buildEmbedder (o: {
+  given?: string
+  trainTemplates: string[]
+  createdFrom: string
+  progress: Progress
+}): Promise<{ embedder: Embedder, bytes: Uint8Array, meta: EmbedderInfo }> {
+  if (o.given !== undefined) {
+    let bytes: Uint8Array
+    let embedder: Embedder
+    try {
+      bytes = await readFile(o.given)
+      embedder = embedderFromBytes(bytes, o.given)
+    } catch (err) {
+      throw new PrepareError('PREPARE_EMBEDDER', `--embedder ${o.given}: ${(err as Error).message}`, { cause: err })
+    }
+    return { embedder, bytes, meta: info(embedder, bytes, 'given', o.given, null) }
+  }
+  o.progress.phase(`distill embedder (${o.trainTemplates.length} training templates + pretrained vectors)`)
+  let r
+  try {
+    r = await distillEmbedder({ templates: o.trainTemplates, createdFrom: o.createdFrom })
+  } catch (err) {
+    throw new PrepareError('PREPARE_EMBEDDER', `distilling the embedder failed: ${(err as Error).message}`, { cause: err })
+  }
+  o.progress.done(`${r.stats.vocab} words, ${r.stats.trainingWordsFallback} of ${r.stats.trainingWords} training words by fallback, ${(r.bytes.length / 1e6).toFixed(1)} MB`)
+  return { embedder: r.embedder, bytes: r.bytes, meta: info(r.embedder, r.bytes, 'distilled', null, r.stats.ms) }
+}
+
+function info (e: Embedder, bytes: Uint8Array, origin: 'distilled' | 'given', given: string | null, ms: number | null): EmbedderInfo {
+  return {
+    file: EMBEDDER_FILE,
+    sha256: sha256(bytes),
+    dim: e.dim,
+    vocab: e.vocab.length,
+    origin,
+    given_path: given,
+    source: e.meta.source,
+    idf_weighting: e.meta.idfWeighting,
+    idf_docs: e.meta.idfDocs,
+    distill_ms: ms === null ? null : Math.round(ms),
+  }
+}
+
+interface Arr { data: NpyData, shape: number[] }
+
+export async function writeOutput (dir: string, meta: PrepareMeta, o: {
+  templates: { id: string, text: string, count: number }[]
+  vectors: Arr
+  windows: Arr
+  buckets: Arr
+  labels: Arr
+  starts: Arr
+  info: WindowInfo[]
+  embedderBytes: Uint8Array
+}): Promise<void> {
+  await mkdir(dir, { recursive: true })
+  const arrays: Record<string, Arr> = {
+    'template_vectors.npy': o.vectors,
+    'windows.npy': o.windows,
+    'param_buckets.npy': o.buckets,
+    'labels.npy': o.labels,
+    'start_times.npy': o.starts,
+  }
+  for (const [name, a] of Object.entries(arrays)) {
+    await writeNpy(join(dir, name), a.data, a.shape)
+    meta.files[name] = { dtype: dtypeName(a.data), shape: a.shape }
+  }
+  const jsonl = o.templates.map((t, row) => JSON.stringify({ row, id: t.id, text: t.text, count: t.count })).join('\n')
+  await writeFile(join(dir, 'templates.jsonl'), jsonl + '\n')
+  await writeFile(join(dir, 'window_info.jsonl'), o.info.map(w => JSON.stringify(w)).join('\n') + '\n')
+  await writeFile(join(dir, EMBEDDER_FILE), o.embedderBytes)
+  await writeFile(join(dir, 'meta.json'), JSON.stringify(meta, null, 2) + '\n')
+}
+
+function dtypeName (d: NpyData): string {
+  if (d instanceof Float32Array) return 'float32'
+  if (d instanceof Int32Array) return 'int32'
+  if (d instanceof Float64Array) return 'float64'
+  return 'uint8'
+}
