@@ -127,7 +127,9 @@ class Connection {
     })
     if (o.idle_timeout > 0) {
       socket.setTimeout(o.idle_timeout, () => {
-        if (this.pendingAcks > 0) return // the peer is waiting for us, not idle
+        // Not idle if the peer waits for our ack, or if we stopped reading
+        // (backpressure): closing then would throw away unread records.
+        if (this.pendingAcks > 0 || this.pauses.size > 0) return
         events.connectionError(server.telemetry, remote, 'FWD_IDLE_TIMEOUT', `no data for ${o.idle_timeout} ms`)
         socket.destroy()
       })
