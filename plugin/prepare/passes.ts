@@ -11,6 +11,7 @@
 import { type Drain } from '../mining/drain.js'
 import { SessionWindows, SlidingWindows, type Window } from '../windowing/index.js'
 import { writeParamBuckets, type ParamBucketOptions } from '../embedding/param-buckets.js'
+import { templateOf } from '../scoring/features.js'
 import { type LogFormat } from './formats.js'
 import { type LabelTable } from './labels.js'
 import { type Progress } from './progress.js'
@@ -134,9 +135,10 @@ export async function finalPass (o: {
     for (const raw of chunk) {
       if (isSkipped(format, raw)) continue
       const content = format.parse(raw)?.content ?? raw
-      let r = drain.match(content)
-      // A cluster evicted by maxClusters: learn it again (counted in meta).
-      if (r === null) { relearned++; r = drain.add(content) }
+      // The sidecar's own rule (scoring/features.ts): match, else learn. Here a
+      // miss means a cluster evicted by maxClusters (counted in meta).
+      const { result: r, learned } = templateOf(drain, content)
+      if (learned) relearned++
       let row = rowOf.get(r.templateId)
       if (row === undefined) {
         row = templates.length

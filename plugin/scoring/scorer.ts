@@ -1,0 +1,34 @@
+/**
+ * What the scoring stage needs from the model side: the live adapter of a
+ * source, and scores for windows. The worker pool with the model registry
+ * implements it (models/registry.ts + worker-pool/pool.ts).
+ */
+export interface AdapterRef {
+  /** Changes on every hot swap; a score call carries the version it was issued with. */
+  version: string
+  threshold: number
+  /** Bundle / encoder name, reported in `anomaly.model`. */
+  model: string
+  /** Adapter name, reported in `anomaly.adapter` (e.g. `hdfs@2026-11-23T12:00:00Z`). */
+  adapter: string
+}
+
+/** One window as the encoder takes it: T real lines (no padding), row-major. */
+export interface WindowInput {
+  T: number
+  /** [T, D] template vectors */
+  embeddings: Float32Array
+  /** [T, P] parameter bucket ids, −1 = none */
+  buckets: Int32Array
+}
+
+export interface WindowScore {
+  score: number
+  /** [T] each line's contribution to the score */
+  contribution: Float32Array
+}
+
+export interface Scorer {
+  adapter (source: string): AdapterRef | undefined
+  score (source: string, version: string, windows: WindowInput[]): Promise<WindowScore[]>
+}

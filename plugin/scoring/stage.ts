@@ -1,0 +1,201 @@
+/**
+ * The scoring stage: records in, the same records out, enriched with their
+ * window's anomaly score.
+ *
+ *   push(events) ─ tag → source (Router) ─▶ SourceRuntime.add: parse, template, window
+ *        │ no source / no message / no window key: emitted at once, unscored
+ *        ▼
+ *   closed windows ─▶ Scorer.score (worker pool) ─▶ enrich the lines each window owns ─▶ emit
+ *                                                  └▶ summary event per anomalous window
+ *
+ * A record is held until the window that owns it is scored; idle and age
+ * limits (one timer for all sources, at the earliest deadline) bound the wait.
+ * A failed score never loses a record: its lines go on unscored and the
+ * failure is counted.
+ */
+import type { Telemetry } from '../events.js'
+import { Receipt } from '../pipeline/receipt.js'
+import type { Emit, LogEvent, Stage } from '../pipeline/stage.js'
+import type { Window } from '../windowing/index.js'
+import { EventTime } from '../forward/event-time.js'
+import { enrich, type EnrichOptions } from './enrich.js'
+import type { Router } from './router.js'
+import type { Scorer } from './scorer.js'
+import type { HeldLine, SourceRuntime } from './source-runtime.js'
+
+export interface ScoringStageOptions {
+  enrich: EnrichOptions
+  /** Tag of the summary event per anomalous window; undefined = none. */
+  summaryTag: string | undefined
+  /** Clock in ms (injected for tests). */
+  now?: () => number
+  /** Distinguishes window ids across restarts. */
+  instance?: string
+}
+
+export class ScoringStage implements Stage {
+  readonly name = 'scoring'
+  private emit: Emit = () => { throw new Error('scoring stage used before start()') }
+  private timer: NodeJS.Timeout | undefined
+  private timerAt = Infinity
+  private readonly inflight = new Set<Promise<void>>()
+  private heldCount = 0
+  private readonly now: () => number
+  private readonly instance: string
+
+  constructor (
+    private readonly router: Router<SourceRuntime>,
+    private readonly sources: readonly SourceRuntime[],
+    private readonly scorer: Scorer,
+    private readonly telemetry: Telemetry,
+    private readonly opts: ScoringStageOptions,
+  ) {
+    this.now = opts.now ?? Date.now
+    this.instance = opts.instance ?? Math.floor(Date.now() / 1000).toString(36)
+    telemetry.counters.gauge('scoring_held_records', () => this.heldCount)
+    telemetry.counters.gauge('scoring_open_windows', () => sources.reduce((a, s) => a + s.stats().open, 0))
+  }
+
+  get held (): number { return this.heldCount }
+
+  start (emit: Emit): void { this.emit = emit }
+
+  push (events: LogEvent[]): void {
+    const now = this.now()
+    const pass: LogEvent[] = []
+    for (const e of events) {
+      const rt = this.router.route(e.tag)
+      if (rt === undefined) { pass.push(e); continue }
+      const out = rt.add(e, now)
+      if (out.kind === 'unscored') {
+        this.telemetry.counters.inc('records_unscored_total', 1, { source: rt.name, reason: out.reason })
+        pass.push(e)
+        continue
+      }
+      this.heldCount++
+      this.telemetry.counters.inc('records_scored_in_total', 1, { source: rt.name })
+      if (out.closed.length > 0) this.dispatch(rt, out.closed)
+    }
+    if (pass.length > 0) this.emit(pass)
+    this.schedule()
+  }
+
+  /** Close due windows of every source; called by the timer. */
+  private tick (): void {
+    this.timer = undefined
+    this.timerAt = Infinity
+    const now = this.now()
+    for (const rt of this.sources) {
+      const closed = rt.tick(now)
+      if (closed.length > 0) this.dispatch(rt, closed)
+    }
+    this.schedule()
+  }
+
+  private schedule (): void {
+    let at = Infinity
+    for (const rt of this.sources) at = Math.min(at, rt.nextDeadline() ?? Infinity)
+    if (at === Infinity || at >= this.timerAt) return
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timerAt = at
+    this.timer = setTimeout(() => this.tick(), Math.max(0, at - this.now()))
+    this.timer.unref?.()
+  }
+
+  private dispatch (rt: SourceRuntime, windows: Array<Window<HeldLine>>): void {
+    const adapter = this.scorer.adapter(rt.name)
+    if (adapter === undefined) {
+      for (const w of windows) this.release(rt, w, undefined, 'no_adapter')
+      return
+    }
+    const inputs = windows.map(w => rt.input(w))
+    const p = this.scorer.score(rt.name, adapter.version, inputs).then(scores => {
+      windows.forEach((w, i) => {
+        const s = scores[i]
+        const isAnomaly = s.score >= adapter.threshold
+        this.telemetry.counters.inc('windows_scored_total', 1, { source: rt.name })
+        if (isAnomaly) this.telemetry.counters.inc('anomalies_total', 1, { source: rt.name })
+        this.release(rt, w, { score: s.score, contribution: s.contribution, isAnomaly, threshold: adapter.threshold, model: adapter.model, adapter: adapter.adapter })
+      })
+    }, (err: unknown) => {
+      const code = (err as { code?: string }).code ?? 'SCORE_FAILED'
+      this.telemetry.counters.inc('scoring_errors_total', windows.length, { source: rt.name, code })
+      this.telemetry.log.error({ source: rt.name, code, windows: windows.length, err: (err as Error).message }, 'scoring failed: records go on unscored')
+      for (const w of windows) this.release(rt, w, undefined, 'score_failed')
+    })
+    const tracked = p.finally(() => this.inflight.delete(tracked))
+    this.inflight.add(tracked)
+  }
+
+  /** Emit the lines this window owns, enriched when it was scored. */
+  private release (rt: SourceRuntime, w: Window<HeldLine>, result: {
+    score: number, contribution: Float32Array, isAnomaly: boolean, threshold: number, model: string, adapter: string
+  } | undefined, unscoredReason?: string): void {
+    const out: LogEvent[] = []
+    const windowId = `${rt.name}:${this.instance}:${w.id}`
+    let top: HeldLine | undefined
+    if (result !== undefined) {
+      let best = -Infinity
+      for (let i = 0; i < result.contribution.length; i++) {
+        if (result.contribution[i] > best) { best = result.contribution[i]; top = w.items[i] }
+      }
+    }
+    for (let i = 0; i < w.items.length; i++) {
+      if (!w.owned[i]) continue
+      const h = w.items[i]
+      this.heldCount--
+      if (result === undefined) {
+        this.telemetry.counters.inc('records_unscored_total', 1, { source: rt.name, reason: unscoredReason ?? 'unknown' })
+        out.push(h.event)
+        continue
+      }
+      h.event.record = enrich(h.event.record, {
+        score: round6(result.score),
+        is_anomaly: result.isAnomaly,
+        threshold: result.threshold,
+        window_id: windowId,
+        window_size: w.items.length,
+        template_id: h.features.templateId,
+        template: h.features.template,
+        model: result.model,
+        adapter: result.adapter,
+        top_line: top?.content,
+      }, this.opts.enrich)
+      out.push(h.event)
+    }
+    if (result?.isAnomaly === true && this.opts.summaryTag !== undefined) out.push(this.summary(rt, w, windowId, result, top))
+    if (out.length > 0) this.emit(out)
+  }
+
+  /** One event per anomalous window, on its own tag, for alert rules. Not tied to any upstream chunk. */
+  private summary (rt: SourceRuntime, w: Window<HeldLine>, windowId: string, r: { score: number, contribution: Float32Array, threshold: number, model: string, adapter: string }, top: HeldLine | undefined): LogEvent {
+    const ranked = [...r.contribution].map((c, i) => ({ c, t: w.items[i].features.template })).sort((a, b) => b.c - a.c)
+    const topTemplates: string[] = []
+    for (const x of ranked) { if (!topTemplates.includes(x.t)) topTemplates.push(x.t); if (topTemplates.length === 3) break }
+    const receipt = new Receipt(1)
+    return {
+      tag: this.opts.summaryTag as string,
+      time: EventTime.now(),
+      record: {
+        source: rt.name, window_id: windowId, window_size: w.items.length, score: round6(r.score), threshold: r.threshold,
+        top_templates: topTemplates, top_line: top?.content, model: r.model, adapter: r.adapter,
+        first_time: w.items[0].event.time instanceof EventTime ? w.items[0].event.time.toNumber() : w.items[0].event.time,
+      },
+      receipt,
+    }
+  }
+
+  async flush (): Promise<void> {
+    if (this.timer !== undefined) { clearTimeout(this.timer); this.timer = undefined; this.timerAt = Infinity }
+    const now = this.now()
+    for (const rt of this.sources) {
+      const closed = rt.flushAll(now)
+      if (closed.length > 0) this.dispatch(rt, closed)
+    }
+    while (this.inflight.size > 0) await Promise.all([...this.inflight])
+  }
+
+  async close (): Promise<void> { await this.flush() }
+}
+
+const round6 = (x: number): number => Math.round(x * 1e6) / 1e6
