@@ -95,9 +95,58 @@ export const forwardOutput = z.object({
   security: outputSecurity.optional(),
 }).strict()
 
+const oneOrMany = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).transform(v => typeof v === 'string' ? [v] : v)
+
+const sourceWindow = z.object({
+  mode: z.enum(['session', 'sliding']).optional().describe('Default: the mode the adapter was trained with (bundle manifest).'),
+  key_pattern: z.string().optional().describe('Session key regex over the message (every match is a session the line belongs to). Default: the trained one, e.g. blk_-?\\d+ for HDFS.'),
+  key_field: z.string().optional().describe('Session key from this record field instead (tried before key_pattern).'),
+  size: z.number().int().positive().optional().describe('Sliding: lines per window. Default: the trained size (20).'),
+  step: z.number().int().positive().optional().describe('Sliding: lines between window starts (default = size).'),
+  group_by: z.string().optional().describe('Sliding: one stream per value of this record field (e.g. host).'),
+  idle_timeout: duration().default(30_000).describe('A window with no new line for this long is scored (records never wait longer).'),
+  max_age: duration().default(600_000).describe('A window open this long is scored.'),
+  max_length: z.number().int().positive().default(256).describe('Session: lines before a session is scored and a new one starts.'),
+  max_open: z.number().int().positive().default(10_000).describe('Open windows per source; beyond it the least recently active one is scored early (never dropped).'),
+}).strict()
+
+const source = z.object({
+  name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'a source name: lowercase letters, digits, - and _'),
+  match: oneOrMany.describe('Tag patterns (Fluent Bit style, * matches anything) routed to this source; first source wins.'),
+  adapter: z.string().optional().describe('Adapter name in the bundle (default: name).'),
+  message_key: oneOrMany.default(['log', 'message']).describe('Record fields holding the log line, tried in order.'),
+  format: z.enum(['hdfs', 'bgl', 'thunderbird', 'generic', 'none']).default('none').describe('Header of the line, stripped before parsing as in `prepare --format` (none: the whole message is the content).'),
+  log_format: z.string().optional().describe('format generic: a loghub-style header, e.g. "<Date> <Time> <Level>: <Content>".'),
+  window: sourceWindow.prefault({}),
+}).strict()
+
 export const configSchema = z.object({
   input: z.object({ forward: forwardInput.prefault({}) }).strict().prefault({}),
   output: z.object({ forward: forwardOutput.prefault({}) }).strict().prefault({}),
+  model: z.object({
+    bundle: z.string().optional().describe('Model bundle folder (manifest.json, encoder.onnx, adapters/). Without it every record passes through unscored.'),
+    execution_provider: z.enum(['cpu', 'webgpu', 'cuda']).default('cpu').describe('ONNX Runtime EP; one that cannot start falls back to CPU (logged once).'),
+    threads: z.number().int().min(0).default(0).describe('Worker threads (0: cores / ort_threads).'),
+    ort_threads: z.number().int().min(0).default(0).describe('ONNX Runtime intra-op threads per worker (0: 1).'),
+    max_batch: z.number().int().positive().default(64).describe('Windows per ONNX run.'),
+    max_wait: duration().default(2).describe('Longest a window waits for others of its source to fill a batch.'),
+    max_queue: z.number().int().positive().default(16_384).describe('Windows waiting for a worker; above it input stops being read.'),
+    watch: z.boolean().default(true).describe('Hot-swap an adapter when its files in <bundle>/adapters change.'),
+  }).strict().prefault({}),
+  sources: z.array(source).default([]).describe('Which tags are scored, and how their lines are windowed.'),
+  enrich: z.object({
+    field: z.string().min(1).default('anomaly').describe('Map the anomaly fields go under (or their prefix when flat).'),
+    flat: z.boolean().default(false).describe('true: "anomaly.score": … at the top level instead of a nested map.'),
+    names: z.partialRecord(z.enum(['score', 'is_anomaly', 'threshold', 'window_id', 'window_size', 'template_id', 'template', 'model', 'adapter', 'top_line']), z.string().min(1)).default({}).describe('Rename fields, e.g. {score: anomaly_score}.'),
+    summary_tag: z.string().min(1).nullable().default('anomaly.summary').describe('Tag of one summary event per anomalous window (null: none). The output tag rewrite applies to it too.'),
+  }).strict().prefault({}),
+  admin: z.object({
+    enabled: z.boolean().default(true).describe('Serve health, metrics and adapter endpoints.'),
+    listen: host.default('127.0.0.1').describe('Keep it on localhost unless a token is set and the port is firewalled.'),
+    port: port.default(24231),
+    token: z.string().min(16).optional().describe('Bearer token for POST reload and PUT upload (use ${ENV}); without it uploads are refused.'),
+    max_upload: size().default(64 * 1024 * 1024).describe('Largest adapter upload.'),
+  }).strict().prefault({}),
   limits: z.object({
     max_pending_records: z.number().int().positive().default(100_000).describe('Records accepted and not yet durable downstream; above it the sidecar stops reading its sockets (backpressure reaches the senders).'),
     shutdown_grace: duration().default(10_000).describe('On SIGTERM, time to deliver pending records before exit (unacked chunks are resent by their senders).'),
@@ -110,3 +159,4 @@ export const configSchema = z.object({
 export type Config = z.output<typeof configSchema>
 export type ForwardInputConfig = Config['input']['forward']
 export type ForwardOutputConfig = Config['output']['forward']
+export type SourceConfig = Config['sources'][number]

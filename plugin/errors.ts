@@ -40,6 +40,24 @@ export const ErrorCodes = {
   PREPARE_INPUT: 'The log file is missing, empty, or no line could be parsed with the chosen --format.',
   PREPARE_LABELS: 'The labels file is missing or has a row that is not "<line|key>,<label>" with a known label value.',
   PREPARE_EMBEDDER: 'The --embedder file is not a fluent-anomaly embedder, or the pretrained vectors package is missing.',
+  // model bundles and adapters (models/)
+  BUNDLE_NOT_FOUND: 'The bundle folder or its manifest.json does not exist; point model.bundle at a folder the trainer wrote.',
+  BUNDLE_MANIFEST_INVALID: 'manifest.json is not JSON or fails the schema; every bad key path is listed. Re-export the bundle with the trainer.',
+  BUNDLE_FILE_MISSING: 'A file the manifest names (encoder, embedder) is missing; the bundle was half-copied.',
+  BUNDLE_ENCODER_HASH: 'encoder.onnx does not hash to the manifest\'s sha256; the file was replaced or corrupted. Copy the whole bundle again.',
+  BUNDLE_EMBEDDER_HASH: 'The embedder file does not hash to the manifest\'s sha256; copy the whole bundle again.',
+  BUNDLE_ENCODER_INPUTS: 'encoder.onnx inputs differ from what the manifest declares; the manifest belongs to another encoder.',
+  ADAPTER_NOT_FOUND: 'No adapter files for that source in the bundle (adapters/<source>.safetensors + .json).',
+  ADAPTER_METADATA_INVALID: 'adapters/<source>.json is not JSON or fails the schema; the message lists the bad keys.',
+  ADAPTER_ENCODER_MISMATCH: 'The adapter was trained against another encoder (both hashes in the message); train it again with `adapt --bundle` on this bundle.',
+  ADAPTER_TENSOR_INVALID: 'An adapter tensor is missing, extra, of the wrong shape or dtype, or not finite; the message names it.',
+  // scoring worker pool (worker-pool/)
+  POOL_QUEUE_FULL: 'maxQueue windows are already waiting; stop reading (watch `full` / the \'drain\' event) or raise model.max_queue.',
+  POOL_EP_FALLBACK: 'The asked execution provider (cuda, webgpu) could not start in a worker; it runs on CPU. The message says why (e.g. no CUDA libraries).',
+  POOL_ENCODER_LOAD: 'A worker could not load encoder.onnx into an ONNX Runtime session (missing file, not ONNX, or inputs unlike the declared dims); nothing can be scored.',
+  POOL_RUN_FAILED: 'ONNX Runtime failed on a batch (or its worker died); every window of that batch is rejected, other batches carry on.',
+  POOL_BAD_INPUT: 'A window\'s arrays do not fit the encoder (length not a multiple of D or P, mask length, empty window, or tensors missing); nothing of that call was queued.',
+  POOL_CLOSED: 'score() after close(), or close({ force: true }) dropped the windows still waiting.',
 } as const
 
 export type ErrorCode = keyof typeof ErrorCodes

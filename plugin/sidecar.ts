@@ -9,12 +9,14 @@
  *        │ {"ack": chunk}          │ pauses sockets when full                 ▼
  *        └──── Receipt done ◀──────┴───────── settle on downstream ack ── Fluent Bit in_forward
  *
- * In this release the only stage passes events through unchanged (scoring
- * plugs in as another Stage).
+ * With a model bundle and sources in the config, the stage is the scoring
+ * stage (plugin/scoring/); otherwise it passes events through unchanged.
  */
 import type { AddressInfo } from 'node:net'
 import type { Config } from '../config/schema.js'
 import type { Telemetry } from './events.js'
+import type { Scoring } from './scoring/build.js'
+import { AdminServer } from './admin/http.js'
 import { ForwardClient } from './forward/client.js'
 import { ForwardServer } from './forward/server.js'
 import { Pipeline } from './pipeline/pipeline.js'
@@ -24,6 +26,8 @@ export interface SidecarParts {
   config: Readonly<Config>
   telemetry: Telemetry
   stages?: Stage[]
+  /** The scoring stage's model side (registry, pool), when scoring is configured. */
+  scoring?: Scoring
 }
 
 export class Sidecar {
@@ -31,6 +35,8 @@ export class Sidecar {
   readonly pipeline: Pipeline
   readonly server: ForwardServer
   private stopping: Promise<void> | undefined
+  private admin: AdminServer | undefined
+  private started = false
 
   constructor (readonly parts: SidecarParts) {
     const { config, telemetry } = parts
@@ -40,11 +46,22 @@ export class Sidecar {
     telemetry.counters.gauge('pipeline_pending_records', () => this.pipeline.pending)
   }
 
-  async start (): Promise<{ forward: AddressInfo }> {
+  async start (): Promise<{ forward: AddressInfo, admin?: AddressInfo }> {
     await this.pipeline.start()
     const forward = await this.server.listen()
-    this.parts.telemetry.log.info({ listen: `${forward.address}:${forward.port}`, downstream: `${this.parts.config.output.forward.host}:${this.parts.config.output.forward.port}` }, 'fluent-anomaly forward input listening')
-    return { forward }
+    let admin: AddressInfo | undefined
+    const a = this.parts.config.admin
+    if (a.enabled) {
+      this.admin = new AdminServer({ listen: a.listen, port: a.port, token: a.token, maxUpload: a.max_upload }, {
+        counters: this.parts.telemetry.counters,
+        registry: () => this.parts.scoring?.registry,
+        ready: () => ({ ready: this.started, detail: { scoring: this.parts.scoring !== undefined, downstream_connected: this.client.connected, pending_records: this.pipeline.pending } }),
+      })
+      admin = await this.admin.listen()
+    }
+    this.started = true
+    this.parts.telemetry.log.info({ listen: `${forward.address}:${forward.port}`, admin: admin === undefined ? null : `${admin.address}:${admin.port}`, downstream: `${this.parts.config.output.forward.host}:${this.parts.config.output.forward.port}` }, 'fluent-anomaly forward input listening')
+    return { forward, admin }
   }
 
   /**
@@ -59,6 +76,8 @@ export class Sidecar {
       const serverClosed = this.server.close(grace)
       await this.pipeline.close(grace)
       await serverClosed
+      await this.parts.scoring?.close()
+      await this.admin?.close()
       const left = this.pipeline.pending
       if (left > 0) this.parts.telemetry.log.warn({ code: 'SHUTDOWN_TIMEOUT', pending: left, ms: Date.now() - t0 }, 'stopped with records not yet delivered; their senders will resend them')
       else this.parts.telemetry.log.info({ ms: Date.now() - t0 }, 'stopped cleanly')

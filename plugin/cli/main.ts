@@ -3,6 +3,8 @@
  * fluent-anomaly CLI: one subcommand per job.
  *   serve    run the sidecar (default config: config/default.yaml)
  *   prepare  turn raw logs + labels into training data (templates, windows, .npy arrays)
+ *   train    run the bundled trainer (python3 -m models.trainer): pretrain, adapt, finetune, scratch
+ *   eval     evaluate a bundle on prepared data, beside two simple baselines
  */
 const USAGE = `usage: fluent-anomaly <command> [options]
 
@@ -10,6 +12,10 @@ commands:
   serve   --config FILE        run the sidecar (Forward in, scored Forward out)
   prepare --format hdfs|bgl|thunderbird|generic --logs FILE [--labels FILE] --out DIR
                                turn raw logs into prepared training data (see README)
+  train   pretrain|adapt|finetune|scratch --data DIR --source NAME --out BUNDLE [...]
+                               train on prepared data (python3 -m models.trainer; see README)
+  eval    --bundle DIR --data DIR --source NAME [--report FILE]
+                               precision, recall, F1, ROC-AUC on the test split, with baselines
 `
 
 async function main (argv: string[]): Promise<number> {
@@ -17,6 +23,8 @@ async function main (argv: string[]): Promise<number> {
   switch (cmd) {
     case 'serve': return (await import('./serve.js')).runServe(rest)
     case 'prepare': return (await import('./prepare.js')).runPrepare(rest)
+    case 'train': return (await import('./train.js')).runTrain(rest)
+    case 'eval': return (await import('./eval.js')).runEval(rest)
     case undefined: case '-h': case '--help': case 'help':
       process.stdout.write(USAGE)
       return cmd === undefined ? 64 : 0

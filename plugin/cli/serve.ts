@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util'
 import { loadConfig } from '../../config/load.js'
 import { isFluentAnomalyError } from '../errors.js'
-import { createSidecar } from '../index.js'
+import { buildSidecar } from '../index.js'
 
 export async function runServe (argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c', default: 'config/default.yaml' } } })
@@ -13,19 +13,22 @@ export async function runServe (argv: string[]): Promise<number> {
     if (isFluentAnomalyError(e)) { process.stderr.write(`fluent-anomaly: [${e.code}] ${e.message}\n`); return 78 } // EX_CONFIG
     throw e
   }
-  const sidecar = createSidecar(config)
+  let sidecar
   try {
+    sidecar = await buildSidecar(config)
     await sidecar.start()
   } catch (e) {
-    process.stderr.write(`fluent-anomaly: cannot start: ${(e as Error).message}\n`)
+    const code = (e as { code?: string }).code
+    process.stderr.write(`fluent-anomaly: cannot start: ${code === undefined ? "" : `[${code}] `}${(e as Error).message}\n`)
     return 1
   }
+  const running = sidecar
   await new Promise<void>(resolve => {
     const onSignal = (sig: string): void => {
-      sidecar.parts.telemetry.log.info({ signal: sig }, 'shutting down')
+      running.parts.telemetry.log.info({ signal: sig }, 'shutting down')
       process.off('SIGINT', onSignal)
       process.off('SIGTERM', onSignal)
-      void sidecar.stop().then(resolve)
+      void running.stop().then(resolve)
     }
     process.on('SIGINT', onSignal)
     process.on('SIGTERM', onSignal)

@@ -29,6 +29,8 @@ export interface WindowScore {
 }
 
 export interface Scorer {
+  /** The adapter live now, or undefined when the source has none (its records pass unscored). */
   adapter (source: string): AdapterRef | undefined
-  score (source: string, version: string, windows: WindowInput[]): Promise<WindowScore[]>
+  /** Score windows with the adapter live at the call; says which one it was (hot swap never mixes two in one call). */
+  score (source: string, windows: WindowInput[]): Promise<{ adapter: AdapterRef, scores: WindowScore[] }>
 }

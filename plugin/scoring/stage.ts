@@ -103,13 +103,12 @@ export class ScoringStage implements Stage {
   }
 
   private dispatch (rt: SourceRuntime, windows: Array<Window<HeldLine>>): void {
-    const adapter = this.scorer.adapter(rt.name)
-    if (adapter === undefined) {
+    if (this.scorer.adapter(rt.name) === undefined) {
       for (const w of windows) this.release(rt, w, undefined, 'no_adapter')
       return
     }
     const inputs = windows.map(w => rt.input(w))
-    const p = this.scorer.score(rt.name, adapter.version, inputs).then(scores => {
+    const p = this.scorer.score(rt.name, inputs).then(({ adapter, scores }) => {
       windows.forEach((w, i) => {
         const s = scores[i]
         const isAnomaly = s.score >= adapter.threshold

@@ -33,7 +33,7 @@ t.test('serve: listens, relays, and on SIGTERM stops cleanly', async t => {
   const rx = await startReceiver()
   const port = 20000 + Math.floor(Math.random() * 20000)
   const p = join(tmp, 'ok.yaml')
-  writeFileSync(p, `input:\n  forward:\n    port: ${port}\noutput:\n  forward:\n    port: ${rx.port}\nlog:\n  level: info\n`)
+  writeFileSync(p, `input:\n  forward:\n    port: ${port}\noutput:\n  forward:\n    port: ${rx.port}\nadmin:\n  port: 0\nlog:\n  level: info\n`)
   const proc = cli(['serve', '--config', p])
   const t0 = Date.now()
   while (!proc.stdout().includes('listening') && Date.now() - t0 < 20_000) await new Promise(resolve => setTimeout(resolve, 50))

@@ -48,6 +48,7 @@ export async function startSidecar (downstreamPort: number, overrides: { input?:
     input: { forward: { port: 0, ...overrides.input } },
     output: { forward: { port: downstreamPort, retry_initial: 50, retry_max: 500, ...overrides.output } },
     limits: { shutdown_grace: 2000, ...overrides.limits },
+    admin: { port: 0 },
   })
   const sidecar = createSidecar(config, { telemetry })
   const { forward } = await sidecar.start()

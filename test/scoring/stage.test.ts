@@ -41,10 +41,10 @@ async function headLines (file: string, n: number): Promise<string[]> {
 class RecordingScorer implements Scorer {
   readonly inputs: WindowInput[] = []
   adapter () { return { version: 'v1', threshold: 0.5, model: 'test-model', adapter: 'hdfs@test' } }
-  async score (_source: string, _version: string, windows: WindowInput[]): Promise<WindowScore[]> {
+  async score (_source: string, windows: WindowInput[]): Promise<{ adapter: ReturnType<RecordingScorer['adapter']>, scores: WindowScore[] }> {
     this.inputs.push(...windows)
-    // deterministic: the mean of the first embedding column, squashed; contribution peaks at the last line
-    return windows.map(w => ({ score: 1 / (1 + Math.exp(-w.embeddings[0] * 10)), contribution: Float32Array.from({ length: w.T }, (_, i) => i === w.T - 1 ? 1 : 0) }))
+    // deterministic: the first embedding value, squashed; contribution peaks at the last line
+    return { adapter: this.adapter(), scores: windows.map(w => ({ score: 1 / (1 + Math.exp(-w.embeddings[0] * 10)), contribution: Float32Array.from({ length: w.T }, (_, i) => i === w.T - 1 ? 1 : 0) })) }
   }
 }
 

@@ -1,0 +1,173 @@
+"""The four training modes. Each ends with a bundle on disk and a summary dict.
+
+    pretrain  random encoder + per-source tensors, all trained on the source domain → new bundle
+    scratch   the same mechanics on the target's data only (baseline)               → new bundle
+    finetune  encoder from --bundle, all weights trained on the target (baseline)   → new bundle (new encoder hash)
+    adapt     encoder from --bundle frozen, only the target's per-source tensors    → adapter added to the bundle
+
+adapt / finetune start the target's adapters and layer norms from --init-from
+(default: the source the encoder was pretrained on), so the trunk starts as the
+pretrained function. The head and the Log-Attention scalars start fresh (small
+random head, zero scalars): the source's head is a confident decision for
+another domain (it started BGL's training loss at ~5 instead of ~1), and bucket
+ids are hashes of another domain's values. ``--init-from fresh`` also starts
+the adapters (identity) and layer norms (unit) fresh.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import re
+from dataclasses import asdict
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from . import bundle as bundle_io
+from .data import Batcher, Prepared
+from .export import parity_entry, parity_rows
+from .model import Encoder, ModelConfig, SourceTensors, count_params, init_source_tensors
+from .train import FitOptions, FitResult, fit
+
+log = logging.getLogger(__name__)
+
+
+# Not carried over from --init-from: bucket ids hash another domain's values, and the source's head
+# is a confident decision for another domain (it starts the target's loss at ~5 instead of ~1).
+FRESH_ON_TRANSFER = ("log_attention", "head.weight", "head.bias")
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: no CUDA device is visible to PyTorch")
+    return torch.device(name)
+
+
+def check_source_name(name: str) -> str:
+    if not re.match(bundle_io.SOURCE_NAME, name):
+        raise ValueError(f"--source {name!r}: use lowercase letters, digits, '-' and '_' (it names files in the bundle)")
+    return name
+
+
+def _share(encoder: Encoder, src: SourceTensors, encoder_trains: bool) -> dict:
+    frozen, per_source = count_params(encoder, src)
+    total = frozen + per_source
+    trainable = total if encoder_trains else per_source
+    return {"trainable_params": trainable, "total_params": total, "per_source_params": per_source,
+            "trainable_share": trainable / total}
+
+
+def _init_from(manifest: dict, bundle: Path, name: Optional[str], cfg: ModelConfig, gen: torch.Generator, device: torch.device) -> tuple[SourceTensors, str]:
+    src = {k: v.to(device) for k, v in init_source_tensors(cfg, gen).items()}
+    if name is None:
+        name = manifest["encoder"].get("pretrained_on")
+    if name in (None, "fresh"):
+        return src, "fresh"
+    base, _ = bundle_io.load_source(bundle, manifest, name, device)
+    for k, v in base.items():
+        if k not in FRESH_ON_TRANSFER:
+            src[k] = v.clone()
+    return src, name
+
+
+def _fit_and_describe(mode: str, encoder: Encoder, src: SourceTensors, data: Prepared, device: torch.device,
+                      opts: FitOptions, share: dict, init_from: str) -> tuple[FitResult, dict]:
+    log.info("%s: trainable parameters %s of %s (%.2f%%)", mode, f"{share['trainable_params']:,}",
+             f"{share['total_params']:,}", 100 * share["trainable_share"])
+    res = fit(encoder, src, data, device, opts)
+    training = {
+        "mode": mode, "device": device.type, "autocast": "bf16" if device.type == "cuda" else "none (fp32)",
+        "seed": opts.seed, "epochs": opts.epochs, "epochs_run": res.epochs_run, "best_epoch": res.best_epoch,
+        "batch_size": opts.batch_size, "lr": opts.lr, "la_lr_scale": opts.la_lr_scale, "weight_decay": opts.weight_decay, "patience": opts.patience,
+        "train_size": opts.train_size, "train_windows": res.train_windows, "train_anomalous": res.train_anomalous,
+        "wall_s": round(res.wall_s, 2), "init_from": init_from, "log_attention": encoder.cfg.log_attention,
+        "history": res.history, **share,
+    }
+    return res, training
+
+
+def _adapter_meta(source: str, manifest: dict, res: FitResult, training: dict, data: Prepared, opts: FitOptions) -> dict:
+    return {
+        "format_version": bundle_io.FORMAT_VERSION,
+        "source": source,
+        "created": bundle_io.now(),
+        "encoder_sha256": manifest["encoder"]["sha256"],
+        "threshold": res.threshold,
+        "threshold_rule": res.threshold_rule,
+        "metrics": {"validation": res.validation},
+        "training": training,
+        "data": data.describe(opts.train_size),
+    }
+
+
+def _finish(out: Path, manifest: dict, source: str, encoder: Encoder, src: SourceTensors, data: Prepared,
+            device: torch.device, res: FitResult, training: dict, opts: FitOptions) -> dict:
+    rows = parity_rows(data.labels, data.rows("test") if len(data.rows("test")) else data.rows("validation"))
+    parity = parity_entry(encoder, src, Batcher(data, device), rows)
+    meta = _adapter_meta(source, manifest, res, training, data, opts)
+    bundle_io.add_source(out, manifest, source, src, data, meta, parity)
+    return {"bundle": str(out), "source": source, "encoder_sha256": manifest["encoder"]["sha256"], "threshold": res.threshold,
+            "validation": res.validation, **{k: training[k] for k in ("mode", "device", "wall_s", "epochs_run", "best_epoch",
+                                                                     "trainable_params", "total_params", "trainable_share")}}
+
+
+def train_new_encoder(mode: str, data_dir: Path, source: str, out: Path, cfg_args: dict, opts: FitOptions, device: torch.device) -> dict:
+    """pretrain and scratch: a random encoder trained with its per-source tensors on one prepared folder."""
+    gen = seed_everything(opts.seed)
+    data = Prepared(data_dir)
+    cfg = ModelConfig(input_dim=data.D, buckets=int(data.meta["buckets"]), max_params=data.P,
+                      **(cfg_args | {"max_len": max(cfg_args.get("max_len", 512), data.T)}))
+    encoder = Encoder(cfg, gen).to(device)
+    src = {k: v.to(device) for k, v in init_source_tensors(cfg, gen).items()}
+    share = _share(encoder, src, encoder_trains=True)
+    res, training = _fit_and_describe(mode, encoder, src, data, device, opts, share, "fresh")
+    manifest = bundle_io.new_bundle(out, encoder, src, data, pretrained_on=source if mode == "pretrain" else None,
+                                    lineage={"mode": mode, "config": asdict(cfg)})
+    return _finish(out, manifest, source, encoder, src, data, device, res, training, opts)
+
+
+def finetune(data_dir: Path, source: str, base: Path, out: Path, init_from: Optional[str], opts: FitOptions, device: torch.device) -> dict:
+    if out.resolve() == base.resolve():
+        raise ValueError("finetune writes a new encoder: --out must be a new folder, not --bundle")
+    gen = seed_everything(opts.seed)
+    encoder, base_manifest = bundle_io.load_encoder(base, device)
+    data = Prepared(data_dir)
+    bundle_io.check_data_fits(base_manifest, data, base)
+    src, init_name = _init_from(base_manifest, base, init_from, encoder.cfg, gen, device)
+    share = _share(encoder, src, encoder_trains=True)
+    res, training = _fit_and_describe("finetune", encoder, src, data, device, opts, share, init_name)
+    lineage = {"mode": "finetune", "from_encoder_sha256": base_manifest["encoder"]["sha256"], "from_bundle": str(base)}
+    manifest = bundle_io.new_bundle(out, encoder, src, data, pretrained_on=base_manifest["encoder"].get("pretrained_on"), lineage=lineage)
+    return _finish(out, manifest, source, encoder, src, data, device, res, training, opts)
+
+
+def adapt(data_dir: Path, source: str, base: Path, out: Optional[Path], init_from: Optional[str], opts: FitOptions, device: torch.device) -> dict:
+    """Train only the target's per-source tensors; the adapter goes into ``out`` (default: the bundle itself)."""
+    gen = seed_everything(opts.seed)
+    encoder, manifest = bundle_io.load_encoder(base, device)
+    data = Prepared(data_dir)
+    bundle_io.check_data_fits(manifest, data, base)
+    src, init_name = _init_from(manifest, base, init_from, encoder.cfg, gen, device)
+    share = _share(encoder, src, encoder_trains=False)
+    print(f"adapt: trainable parameters {share['trainable_params']:,} of {share['total_params']:,} "
+          f"({100 * share['trainable_share']:.2f}%)", flush=True)
+    res, training = _fit_and_describe("adapt", encoder, src, data, device, FitOptions(**(asdict(opts) | {"train_encoder": False})),
+                                      share, init_name)
+    target = base if out is None or out.resolve() == base.resolve() else out
+    if target is not base:
+        bundle_io.copy_bundle(base, target)
+        manifest = bundle_io.read_manifest(target)
+    return _finish(target, manifest, source, encoder, src, data, device, res, training, opts)

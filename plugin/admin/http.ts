@@ -1,0 +1,153 @@
+/**
+ * Admin HTTP (127.0.0.1:24231 by default): health, metrics, adapters.
+ *
+ *   GET  /healthz                      process up
+ *   GET  /readyz                       200 once listening and the model (if any) is loaded
+ *   GET  /metrics                      Prometheus text format
+ *   GET  /v1/adapters                  live adapter per source (version, threshold, loaded at)
+ *   POST /v1/adapters/{source}/reload  re-read the source's adapter files and swap (token if configured)
+ *   PUT  /v1/adapters/{source}         upload {"metadata": {...}, "safetensors": "<base64>"} (token required)
+ *
+ * Every swap goes through the registry, the same code that loads at start; a
+ * refused adapter answers 422 with its error code and the old one stays live.
+ */
+import http from 'node:http'
+import { timingSafeEqual } from 'node:crypto'
+import type { AddressInfo } from 'node:net'
+import type { Counters } from '../events.js'
+import type { ModelRegistry } from '../../models/registry.js'
+
+export interface AdminOptions {
+  listen: string
+  port: number
+  /** Bearer token for mutating endpoints; without one, uploads are refused. */
+  token: string | undefined
+  maxUpload: number
+}
+
+export interface AdminDeps {
+  counters: Counters
+  registry: () => ModelRegistry | undefined
+  ready: () => { ready: boolean, detail: Record<string, unknown> }
+}
+
+const json = (res: http.ServerResponse, status: number, body: unknown): void => {
+  const text = JSON.stringify(body) + '\n'
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
+  res.end(text)
+}
+
+/** Counters snapshot → Prometheus text exposition (names prefixed fluent_anomaly_). */
+export function prometheusText (snapshot: Record<string, number>): string {
+  const lines: string[] = []
+  const typed = new Set<string>()
+  for (const key of Object.keys(snapshot).sort()) {
+    const name = key.replace(/\{.*$/, '')
+    const full = `fluent_anomaly_${name}`
+    if (!typed.has(name)) { typed.add(name); lines.push(`# TYPE ${full} ${name.endsWith('_total') ? 'counter' : 'gauge'}`) }
+    lines.push(`${full}${key.slice(name.length)} ${snapshot[key]}`)
+  }
+  return lines.join('\n') + '\n'
+}
+
+async function body (req: http.IncomingMessage, max: number): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  let n = 0
+  for await (const c of req) {
+    n += (c as Buffer).length
+    if (n > max) throw Object.assign(new Error(`upload larger than admin.max_upload (${max} bytes)`), { status: 413 })
+    chunks.push(c as Buffer)
+  }
+  return Buffer.concat(chunks)
+}
+
+export class AdminServer {
+  private server: http.Server | undefined
+
+  constructor (private readonly opts: AdminOptions, private readonly deps: AdminDeps) {}
+
+  private authorized (req: http.IncomingMessage): boolean {
+    const want = this.opts.token
+    if (want === undefined) return false
+    const got = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? ''
+    const a = Buffer.from(got)
+    const b = Buffer.from(want)
+    return a.length === b.length && timingSafeEqual(a, b)
+  }
+
+  private async handle (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://admin')
+    const path = url.pathname
+    if (req.method === 'GET' && path === '/healthz') return json(res, 200, { status: 'ok' })
+    if (req.method === 'GET' && path === '/readyz') {
+      const r = this.deps.ready()
+      return json(res, r.ready ? 200 : 503, { ready: r.ready, ...r.detail })
+    }
+    if (req.method === 'GET' && path === '/metrics') {
+      const text = prometheusText(this.deps.counters.snapshot())
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' })
+      res.end(text)
+      return
+    }
+    const registry = this.deps.registry()
+    if (req.method === 'GET' && path === '/v1/adapters') {
+      if (registry === undefined) return json(res, 200, { adapters: {} })
+      return json(res, 200, {
+        model: registry.name,
+        adapters: Object.fromEntries(registry.sources.map(s => {
+          const l = registry.current(s)
+          return [s, l === undefined ? null : { version: l.version, threshold: l.adapter.threshold, created: l.adapter.meta.created, loaded_at: l.loadedAt.toISOString() }]
+        })),
+      })
+    }
+    const m = /^\/v1\/adapters\/([a-z0-9][a-z0-9_-]{0,63})(\/reload)?$/.exec(path)
+    if (m === null) return json(res, 404, { error: 'not found' })
+    const source = m[1]
+    const isReload = m[2] !== undefined
+    if (!((isReload && req.method === 'POST') || (!isReload && req.method === 'PUT'))) return json(res, 405, { error: 'method not allowed' })
+    if (this.opts.token !== undefined || !isReload) {
+      if (this.opts.token === undefined) return json(res, 403, { error: 'uploads are disabled: set admin.token' })
+      if (!this.authorized(req)) return json(res, 401, { error: 'missing or wrong bearer token' })
+    }
+    if (registry === undefined) return json(res, 409, { error: 'no model bundle configured' })
+    if (!registry.sources.includes(source)) return json(res, 404, { error: `no source "${source}" in this sidecar (live: ${registry.sources.join(', ')})` })
+    try {
+      let live
+      if (isReload) {
+        live = await registry.reload(source)
+      } else {
+        const raw = await body(req, this.opts.maxUpload)
+        let parsed: { metadata?: unknown, safetensors?: unknown }
+        try { parsed = JSON.parse(raw.toString('utf8')) } catch { return json(res, 400, { error: 'body must be JSON: {"metadata": {...}, "safetensors": "<base64>"}' }) }
+        if (typeof parsed.safetensors !== 'string' || parsed.metadata === null || typeof parsed.metadata !== 'object') {
+          return json(res, 400, { error: 'body must be JSON: {"metadata": {...}, "safetensors": "<base64>"}' })
+        }
+        live = await registry.install(source, Buffer.from(parsed.safetensors, 'base64'), Buffer.from(JSON.stringify(parsed.metadata)))
+      }
+      return json(res, 200, { source, version: live.version, threshold: live.adapter.threshold })
+    } catch (err) {
+      const e = err as Error & { code?: string, status?: number }
+      return json(res, e.status ?? 422, { error: e.message, code: e.code })
+    }
+  }
+
+  async listen (): Promise<AddressInfo> {
+    const server = http.createServer((req, res) => {
+      this.handle(req, res).catch(err => { if (!res.headersSent) json(res, 500, { error: (err as Error).message }) })
+    })
+    this.server = server
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(this.opts.port, this.opts.listen, () => { server.off('error', reject); resolve() })
+    })
+    return server.address() as AddressInfo
+  }
+
+  async close (): Promise<void> {
+    const s = this.server
+    this.server = undefined
+    if (s === undefined) return
+    s.closeAllConnections()
+    await new Promise<void>(resolve => s.close(() => resolve()))
+  }
+}

@@ -1,0 +1,200 @@
+/**
+ * The scoring pool on a real bundle made by the trainer (tiny-bundle.ts) and
+ * real onnxruntime-node workers: what the sidecar relies on.
+ *
+ *   parity      pool scores == PyTorch's scores at export (parity.json), padded or not
+ *   batching    many concurrent one-window calls → few ORT runs, same scores as one by one
+ *   versions    two adapter versions interleaved (and a swap mid-queue) are never mixed in a run
+ *   queue       the bound bites: `full`, POOL_QUEUE_FULL, then 'drain'
+ *   backend     executionProvider 'cuda' without CUDA → runs on CPU and says so
+ *   failures    bad encoder, bad window, bad tensors: clear codes, nothing else lost
+ *   close       queued windows still scored, then no threads left
+ */
+import t from 'tap'
+import { readdirSync } from 'node:fs'
+import * as ort from 'onnxruntime-node'
+import { createScoringPool, type ScoreWindow, type ScoringPoolOptions, type SourceTensor } from '../../worker-pool/pool.js'
+import { isPoolError } from '../../worker-pool/errors.js'
+import { loadParity, type Parity } from './parity.js'
+import { tinyBundle } from './tiny-bundle.js'
+
+const parity: Parity = await loadParity(await tinyBundle())
+const base = (o: Partial<ScoringPoolOptions> = {}): ScoringPoolOptions =>
+  ({ encoderPath: parity.encoderPath, embeddingDim: parity.D, paramsPerLine: parity.P, threads: 1, ...o })
+const v1 = parity.adapter.tensors
+/** A second adapter version: a scaled, shifted head moves every score well away from v1's (checked below). */
+const v2: SourceTensor[] = v1.map(x => x.name === 'head.weight' ? { ...x, data: x.data.map(v => v * 2) }
+  : x.name === 'head.bias' ? { ...x, data: x.data.map(v => v + 2) } : x)
+
+/** Prefixes of every parity window: distinct inputs, 1..13 lines, so batches need padding. */
+function manyWindows (n: number): ScoreWindow[] {
+  const { D, P } = parity
+  return Array.from({ length: n }, (_, i) => {
+    const w = parity.trimmed[i % parity.trimmed.length]
+    const T = w.embeddings.length / D
+    const lines = 1 + ((i * 7) % T)
+    return { embeddings: w.embeddings.slice(0, lines * D), paramBuckets: w.paramBuckets.slice(0, lines * P) }
+  })
+}
+
+/** The reference: one window at a time through our own ORT session in this thread. */
+async function direct (tensors: readonly SourceTensor[], windows: ScoreWindow[]): Promise<number[]> {
+  const session = await ort.InferenceSession.create(parity.encoderPath)
+  const out: number[] = []
+  for (const w of windows) {
+    const T = w.embeddings.length / parity.D
+    const feeds: Record<string, ort.Tensor> = {
+      embeddings: new ort.Tensor('float32', w.embeddings, [1, T, parity.D]),
+      mask: new ort.Tensor('float32', w.mask ?? new Float32Array(T).fill(1), [1, T]),
+      param_buckets: new ort.Tensor('int32', w.paramBuckets, [1, T, parity.P]),
+    }
+    for (const x of tensors) feeds[x.name] = new ort.Tensor('float32', x.data, x.shape as number[])
+    out.push(((await session.run(feeds)).score.data as Float32Array)[0])
+  }
+  await session.release()
+  return out
+}
+
+const maxDiff = (a: number[], b: number[]): number => Math.max(...a.map((v, i) => Math.abs(v - b[i])))
+const codeOf = (p: Promise<unknown>): Promise<string> => p.then(() => 'resolved', (e: unknown) => isPoolError(e) ? e.code : `not a PoolError: ${e}`)
+const osThreads = (): number => readdirSync('/proc/self/task').length
+
+t.test('scores equal the trainer\'s own scores for its parity batch', async t => {
+  const pool = createScoringPool(base({ threads: 2, maxBatch: 3, maxWaitMs: 5 }))
+  t.teardown(() => pool.close())
+  const padded = await pool.score('hdfs', 'v1', v1, parity.padded)
+  const d = maxDiff(padded.map(r => r.score), parity.expected.score)
+  t.ok(d < 1e-4, `8 windows in batches of ≤ 3 on 2 threads: scores within 1e-4 of PyTorch (max diff ${d.toExponential(2)})`)
+  const c = Math.max(...padded.flatMap((r, b) => parity.expected.contribution[b].map((v, j) => Math.abs(v - r.contribution[j]))))
+  t.ok(c < 1e-4, `contributions within 1e-4 (max diff ${c.toExponential(2)})`)
+
+  const trimmed = await pool.score('hdfs', 'v1', v1, parity.trimmed)
+  const dt = maxDiff(trimmed.map(r => r.score), parity.expected.score)
+  t.ok(dt < 1e-4, `windows cut to their real lines (2..13, padded by the pool) score the same (max diff ${dt.toExponential(2)})`)
+  t.same(trimmed.map(r => r.contribution.length), parity.trimmed.map(w => w.embeddings.length / parity.D), 'one contribution per line of each window')
+  t.equal(pool.stats().tensorLoads <= 2, true, 'each worker copied the adapter tensors at most once')
+})
+
+t.test('concurrent single-window calls coalesce into few ORT runs with the same scores', async t => {
+  const windows = manyWindows(64)
+  const want = await direct(v1, windows)
+
+  const oneByOne = createScoringPool(base({ maxWaitMs: 0 }))
+  t.teardown(() => oneByOne.close())
+  const seq: number[] = []
+  for (const w of windows) seq.push((await oneByOne.score('hdfs', 'v1', v1, [w]))[0].score)
+  t.equal(oneByOne.stats().batches, 64, 'awaited one at a time: one ORT run per window')
+
+  const pool = createScoringPool(base({ maxBatch: 32, maxWaitMs: 20 }))
+  t.teardown(() => pool.close())
+  const got = (await Promise.all(windows.map(w => pool.score('hdfs', 'v1', v1, [w])))).map(r => r[0].score)
+  const s = pool.stats()
+  t.ok(s.batches <= 3, `64 concurrent calls ran in ${s.batches} ORT runs (≤ 3)`)
+  t.equal(s.windows, 64)
+  t.equal(s.batchSize.sum, 64)
+  t.ok(maxDiff(got, want) < 1e-5, `batched scores equal direct one-window runs (max diff ${maxDiff(got, want).toExponential(2)})`)
+  t.ok(maxDiff(seq, want) < 1e-5, 'so do the one-by-one pool scores')
+})
+
+t.test('two adapter versions interleaved are never mixed in one run', async t => {
+  const windows = manyWindows(24)
+  const [want1, want2] = [await direct(v1, windows), await direct(v2, windows)]
+  const gap = Math.min(...want1.map((s, i) => Math.abs(s - want2[i])))
+  t.ok(gap > 0.05, `v2 moves every score by > 0.05 (min ${gap.toFixed(3)}), so a mix-up would show`)
+
+  const pool = createScoringPool(base({ threads: 2, maxBatch: 8, maxWaitMs: 10 }))
+  t.teardown(() => pool.close())
+  const calls = windows.map((w, i) => pool.score('hdfs', i % 2 === 0 ? 'v1' : 'v2', i % 2 === 0 ? v1 : v2, [w]))
+  const got = (await Promise.all(calls)).map(r => r[0].score)
+  const want = windows.map((_, i) => (i % 2 === 0 ? want1 : want2)[i])
+  t.ok(maxDiff(got, want) < 1e-5, `each call scored with its own version (max diff ${maxDiff(got, want).toExponential(2)})`)
+  t.ok(pool.stats().batches >= 2, 'the two versions took separate runs')
+  t.equal(pool.stats().versions, 1, 'afterwards only the latest version (v2) is held')
+
+  // a hot swap while v1 windows wait: they finish with v1, later ones use v2
+  const slow = createScoringPool(base({ maxBatch: 64, maxWaitMs: 100 }))
+  t.teardown(() => slow.close())
+  const queuedV1 = slow.score('hdfs', 'v1', v1, windows.slice(0, 4))
+  t.equal(slow.queued, 4, 'v1 windows are waiting')
+  const afterSwap = slow.score('hdfs', 'v2', v2, windows.slice(0, 4))
+  t.equal(slow.stats().versions, 2, 'the swapped-out v1 stays held while its windows wait')
+  const [a, b] = await Promise.all([queuedV1, afterSwap])
+  t.ok(maxDiff(a.map(r => r.score), want1.slice(0, 4)) < 1e-5, 'windows queued before the swap are scored with v1')
+  t.ok(maxDiff(b.map(r => r.score), want2.slice(0, 4)) < 1e-5, 'windows issued after it with v2')
+  t.equal(slow.stats().versions, 1, 'then v1 is dropped')
+})
+
+t.test('the queue bound bites: full, POOL_QUEUE_FULL, then drain', async t => {
+  const pool = createScoringPool(base({ maxQueue: 8, maxBatch: 16, maxWaitMs: 200 }))
+  t.teardown(() => pool.close())
+  const windows = manyWindows(9)
+  const first = pool.score('hdfs', 'v1', v1, windows.slice(0, 8))
+  t.equal(pool.queued, 8)
+  t.equal(pool.full, true, 'full once maxQueue windows wait: the caller stops reading here')
+  const drained = new Promise<number>(resolve => pool.once('drain', () => resolve(pool.queued)))
+  t.equal(await codeOf(pool.score('hdfs', 'v1', v1, windows.slice(8))), 'POOL_QUEUE_FULL', 'one more window is refused with a stable code')
+  t.equal(pool.queued, 8, 'the refused call queued nothing')
+  t.ok(await drained <= 4, '\'drain\' once the queue is down to maxQueue / 2')
+  t.equal((await first).length, 8, 'the accepted windows are all scored')
+  t.equal((await pool.score('hdfs', 'v1', v1, windows.slice(8))).length, 1, 'and new calls are accepted again')
+  t.equal(pool.stats().errors.POOL_QUEUE_FULL, 1, 'the refusal is counted for metrics')
+})
+
+t.test('executionProvider cuda without CUDA falls back to CPU and says so', async t => {
+  const pool = createScoringPool(base({ threads: 2, executionProvider: 'cuda' }))
+  t.teardown(() => pool.close())
+  const events: unknown[] = []
+  pool.on('backend', b => events.push(b))
+  const info = await pool.ready()
+  t.equal(info.requested, 'cuda')
+  t.equal(info.running, 'cpu', 'it runs on CPU (onnxruntime-node here has no CUDA provider: .npmrc skips its download)')
+  t.match(info.fallback, /cuda/i, 'and the reason names CUDA')
+  t.equal(events.length, 1, 'the \'backend\' event fires once for the pool')
+  t.equal(pool.stats().errors.POOL_EP_FALLBACK, 2, 'each worker\'s fallback is counted')
+  t.same(pool.stats().executionProvider, { requested: 'cuda', running: 'cpu', fallback: info.fallback })
+  const r = await pool.score('hdfs', 'v1', v1, parity.padded)
+  t.ok(maxDiff(r.map(x => x.score), parity.expected.score) < 1e-4, 'and scores as on CPU')
+})
+
+t.test('failures get clear codes and cost nothing else', async t => {
+  const missing = createScoringPool(base({ encoderPath: '/nonexistent/encoder.onnx' }))
+  t.teardown(() => missing.close())
+  t.equal(await codeOf(missing.ready()), 'POOL_ENCODER_LOAD', 'a missing encoder fails ready()')
+  t.equal(await codeOf(missing.score('hdfs', 'v1', v1, parity.trimmed)), 'POOL_ENCODER_LOAD', 'and every score()')
+  await t.rejects(missing.ready(), /nonexistent\/encoder\.onnx/, 'the message names the file')
+
+  const wrongDims = createScoringPool(base({ embeddingDim: parity.D + 1 }))
+  t.teardown(() => wrongDims.close())
+  await t.rejects(wrongDims.ready(), { code: 'POOL_ENCODER_LOAD', message: /takes 100 per line, the pool was given 101/ }, 'D unlike the encoder\'s is refused at start')
+
+  const pool = createScoringPool(base({ maxWaitMs: 5 }))
+  t.teardown(() => pool.close())
+  const good = pool.score('hdfs', 'v1', v1, parity.trimmed)
+  const bad = { embeddings: new Float32Array(parity.D + 3), paramBuckets: new Int32Array(parity.P) }
+  t.equal(await codeOf(pool.score('hdfs', 'v1', v1, [parity.trimmed[0], bad])), 'POOL_BAD_INPUT', 'a window that is not a multiple of D')
+  const broken = v1.map(x => x.name === 'head.bias' ? { ...x, name: 'no.such.input' } : x)
+  t.equal(await codeOf(pool.score('hdfs', 'broken', broken, parity.trimmed)), 'POOL_RUN_FAILED', 'tensors the encoder does not take fail their run')
+  t.ok(maxDiff((await good).map(r => r.score), parity.expected.score) < 1e-4, 'the good call beside them is scored right')
+  t.same(pool.stats().errors, { POOL_BAD_INPUT: 1, POOL_RUN_FAILED: 1 })
+})
+
+t.test('close() scores what is queued, then leaves no threads', async t => {
+  const before = osThreads()
+  const pool = createScoringPool(base({ threads: 2, ortThreads: 2, maxWaitMs: 60_000 }))
+  await pool.ready()
+  t.ok(osThreads() > before, `the pool runs threads (${before} → ${osThreads()})`)
+  const queued = pool.score('hdfs', 'v1', v1, parity.trimmed)
+  const t0 = performance.now()
+  await pool.close()
+  t.ok(performance.now() - t0 < 10_000, 'close() did not wait out maxWaitMs')
+  t.ok(maxDiff((await queued).map(r => r.score), parity.expected.score) < 1e-4, 'windows queued before close() are scored')
+  t.equal(pool.stats().threadsAlive, 0)
+  for (let i = 0; i < 50 && osThreads() > before; i++) await new Promise(resolve => setTimeout(resolve, 20))
+  t.equal(osThreads(), before, 'the process has as many threads as before the pool')
+  t.equal(await codeOf(pool.score('hdfs', 'v1', v1, parity.trimmed)), 'POOL_CLOSED', 'score() after close() is refused')
+
+  const forced = createScoringPool(base({ maxWaitMs: 60_000 }))
+  const dropped = codeOf(forced.score('hdfs', 'v1', v1, parity.trimmed))
+  await forced.close({ force: true })
+  t.equal(await dropped, 'POOL_CLOSED', 'close({ force: true }) rejects the queued windows')
+})
