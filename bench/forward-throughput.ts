@@ -44,7 +44,7 @@ async function receiver (): Promise<void> {
 }
 
 async function sidecar (downstream: number): Promise<void> {
-  const config = parseConfig({ input: { forward: { port: 0 } }, output: { forward: { port: downstream } }, log: { level: 'warn' } })
+  const config = parseConfig({ input: { forward: { port: 0 } }, output: { forward: { port: downstream } }, admin: { enabled: false }, log: { level: 'warn' } })
   const sc = createSidecar(config)
   const { forward } = await sc.start()
   process.stdout.write(JSON.stringify({ port: forward.port }) + '\n')
