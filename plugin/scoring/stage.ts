@@ -122,7 +122,11 @@ export class ScoringStage implements Stage {
       this.telemetry.log.error({ source: rt.name, code, windows: windows.length, err: (err as Error).message }, 'scoring failed: records go on unscored')
       for (const w of windows) this.release(rt, w, undefined, 'score_failed')
     })
-    const tracked = p.finally(() => this.inflight.delete(tracked))
+    // A throw while emitting (not expected: the sink closes only after flush)
+    // must not become an unhandled rejection that ends the process.
+    const tracked: Promise<void> = p.catch((err: unknown) => {
+      this.telemetry.log.error({ source: rt.name, err: (err as Error).message }, 'emitting scored records failed')
+    }).finally(() => this.inflight.delete(tracked))
     this.inflight.add(tracked)
   }
 
