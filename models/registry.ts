@@ -58,22 +58,23 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
   reload (source: string): Promise<LiveAdapter> {
     const running = this.loading.get(source)
     if (running !== undefined) return running
-    const p = (async () => {
-      try {
-        const adapter = await loadAdapter(this.bundle.dir, this.bundle.manifest, source)
-        const live = this.version(adapter)
-        this.live.set(source, live)
-        this.emit('swap', source, live)
-        return live
-      } catch (err) {
-        this.emit('failed', source, err as Error)
-        throw err
-      } finally {
-        this.loading.delete(source)
-      }
-    })()
+    const p = this.swap(source, () => loadAdapter(this.bundle.dir, this.bundle.manifest, source))
+      .finally(() => this.loading.delete(source))
     this.loading.set(source, p)
     return p
+  }
+
+  /** Load, then make it live; on failure report it and keep the old one. */
+  private async swap (source: string, load: () => Promise<Adapter>): Promise<LiveAdapter> {
+    try {
+      const live = this.version(await load())
+      this.live.set(source, live)
+      this.emit('swap', source, live)
+      return live
+    } catch (err) {
+      this.emit('failed', source, err as Error)
+      throw err
+    }
   }
 
   /**
@@ -91,19 +92,15 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
     const tmpM = metaRel + tag
     const dir = this.bundle.dir
     try {
-      await writeFile(join(dir, tmpT), tensors)
-      await writeFile(join(dir, tmpM), metadata)
-      const probe = { ...m, sources: { ...m.sources, [source]: { ...(entry ?? {}), adapter: tmpT, metadata: tmpM } } } as typeof m
-      const adapter = await loadAdapter(dir, probe, source)
-      await rename(join(dir, tmpM), join(dir, metaRel))
-      await rename(join(dir, tmpT), join(dir, tensorRel))
-      const live = this.version(adapter)
-      this.live.set(source, live)
-      this.emit('swap', source, live)
-      return live
-    } catch (err) {
-      this.emit('failed', source, err as Error)
-      throw err
+      return await this.swap(source, async () => {
+        await writeFile(join(dir, tmpT), tensors)
+        await writeFile(join(dir, tmpM), metadata)
+        const probe = { ...m, sources: { ...m.sources, [source]: { ...(entry ?? {}), adapter: tmpT, metadata: tmpM } } } as typeof m
+        const adapter = await loadAdapter(dir, probe, source)
+        await rename(join(dir, tmpM), join(dir, metaRel))
+        await rename(join(dir, tmpT), join(dir, tensorRel))
+        return adapter
+      })
     } finally {
       await rm(join(dir, tmpT), { force: true })
       await rm(join(dir, tmpM), { force: true })
