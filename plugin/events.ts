@@ -10,18 +10,21 @@ import type { ErrorCode } from './errors.js'
 
 export type Labels = Readonly<Record<string, string>>
 
+/** `name{k="v",...}`: one series per label set, as Prometheus writes it. */
+const seriesKey = (name: string, labels?: Labels): string =>
+  labels === undefined ? name : `${name}{${Object.entries(labels).map(([k, v]) => `${k}="${v}"`).join(',')}}`
+
 export class Counters {
   private readonly values = new Map<string, number>()
   private readonly gauges = new Map<string, () => number>()
 
   inc (name: string, n = 1, labels?: Labels): void {
-    const key = labels === undefined ? name : `${name}{${Object.entries(labels).map(([k, v]) => `${k}="${v}"`).join(',')}}`
+    const key = seriesKey(name, labels)
     this.values.set(key, (this.values.get(key) ?? 0) + n)
   }
 
   get (name: string, labels?: Labels): number {
-    const key = labels === undefined ? name : `${name}{${Object.entries(labels).map(([k, v]) => `${k}="${v}"`).join(',')}}`
-    return this.values.get(key) ?? 0
+    return this.values.get(seriesKey(name, labels)) ?? 0
   }
 
   /** A value read when scraped (queue depths, open connections). */

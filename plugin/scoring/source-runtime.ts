@@ -37,6 +37,8 @@ export type AddOutcome =
 export class SourceRuntime {
   private readonly session: SessionWindows<HeldLine> | undefined
   private readonly sliding: SlidingWindows<HeldLine> | undefined
+  /** Whichever of the two this source uses, for the calls both kinds share. */
+  private readonly windower: SessionWindows<HeldLine> | SlidingWindows<HeldLine>
 
   constructor (readonly spec: SourceSpec, readonly featurizer: Featurizer) {
     const w = spec.window
@@ -45,6 +47,7 @@ export class SourceRuntime {
     } else {
       this.sliding = new SlidingWindows<HeldLine>({ size: w.size, step: w.step, idleMs: w.idleMs, maxAgeMs: w.maxAgeMs, maxOpen: w.maxOpen })
     }
+    this.windower = (this.session ?? this.sliding) as SessionWindows<HeldLine> | SlidingWindows<HeldLine>
   }
 
   get name (): string { return this.spec.name }
@@ -73,10 +76,10 @@ export class SourceRuntime {
     return { kind: 'windowed', closed: (this.sliding as SlidingWindows<HeldLine>).add(held, stream, now) }
   }
 
-  tick (now: number): Array<Window<HeldLine>> { return (this.session ?? this.sliding as SlidingWindows<HeldLine>).tick(now) }
-  flushAll (now: number): Array<Window<HeldLine>> { return (this.session ?? this.sliding as SlidingWindows<HeldLine>).flushAll(now) }
-  nextDeadline (): number | undefined { return (this.session ?? this.sliding as SlidingWindows<HeldLine>).nextDeadline() }
-  stats (): WindowStats { return (this.session ?? this.sliding as SlidingWindows<HeldLine>).stats() }
+  tick (now: number): Array<Window<HeldLine>> { return this.windower.tick(now) }
+  flushAll (now: number): Array<Window<HeldLine>> { return this.windower.flushAll(now) }
+  nextDeadline (): number | undefined { return this.windower.nextDeadline() }
+  stats (): WindowStats { return this.windower.stats() }
 
   /** The encoder input of a window: its first `maxLen` lines. */
   input (w: Window<HeldLine>): WindowInput {

@@ -11,7 +11,10 @@ import { gzipSync } from 'node:zlib'
 import { encode } from '../../plugin/forward/codec.js'
 import { EventTime } from '../../plugin/forward/event-time.js'
 import { quietTelemetry } from '../../plugin/events.js'
+import { waitFor as poll } from '../helpers/wait.js'
 import { startReceiver } from '../helpers/sidecar.js'
+
+const waitFor = (cond: () => boolean): Promise<boolean> => poll(cond, 5000)
 
 async function connect (port: number): Promise<{ sock: net.Socket, replies: Buffer[], closed: Promise<void> }> {
   const sock = net.connect({ host: '127.0.0.1', port })
@@ -23,11 +26,6 @@ async function connect (port: number): Promise<{ sock: net.Socket, replies: Buff
   return { sock, replies, closed }
 }
 
-const waitFor = async (cond: () => boolean, ms = 5000): Promise<boolean> => {
-  const t0 = Date.now()
-  while (!cond()) { if (Date.now() - t0 > ms) return false; await new Promise(resolve => setTimeout(resolve, 5)) }
-  return true
-}
 
 const entry = (n: number): Buffer => encode([new EventTime(1700000000, n), { n }])
 

@@ -11,13 +11,9 @@ import { FrameDecoder } from '../../plugin/forward/decoder.js'
 import { EventTime } from '../../plugin/forward/event-time.js'
 import { encodeAck, readClientFrame, unpackEntries } from '../../plugin/forward/protocol.js'
 import { quietTelemetry } from '../../plugin/events.js'
+import { waitFor } from '../helpers/wait.js'
 import { startReceiver, startSidecar } from '../helpers/sidecar.js'
 
-const waitFor = async (cond: () => boolean, ms = 10_000): Promise<boolean> => {
-  const t0 = Date.now()
-  while (!cond()) { if (Date.now() - t0 > ms) return false; await new Promise(resolve => setTimeout(resolve, 5)) }
-  return true
-}
 
 /** A downstream that records every chunk id it is sent and acks only when `ack(id)` says so. */
 async function flakyDownstream (ack: (id: string, seen: number) => boolean): Promise<{ port: number, seen: string[], records: number, close: () => Promise<void> }> {

@@ -6,6 +6,7 @@
 import t from 'tap'
 import { FluentClient, FluentServer, EventTime as LoggerEventTime } from '@fluent-org/logger'
 import { startSidecar } from '../helpers/sidecar.js'
+import { waitFor } from '../helpers/wait.js'
 
 type Got = { tag: string, time: unknown, record: Record<string, unknown> }
 
@@ -15,14 +16,6 @@ async function downstream (): Promise<{ server: FluentServer, got: Got[], port: 
   server.on('entry', (tag: string, time: unknown, record: Record<string, unknown>) => got.push({ tag, time, record }))
   await server.listen()
   return { server, got, port: server.port as number }
-}
-
-const until = async (cond: () => boolean, ms = 15_000): Promise<void> => {
-  const t0 = Date.now()
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error('timed out')
-    await new Promise(resolve => setTimeout(resolve, 10))
-  }
 }
 
 for (const eventMode of ['Message', 'Forward', 'PackedForward', 'CompressedPackedForward'] as const) {
@@ -41,7 +34,7 @@ for (const eventMode of ['Message', 'Forward', 'PackedForward', 'CompressedPacke
       sends.push(client.emit('hdfs', { seq: i, message: `081109 203615 148 INFO dfs.DataNode$PacketResponder: line ${i}` }, new LoggerEventTime(1700000000 + i, 123456789)))
     }
     await Promise.all(sends) // every emit resolved: the sidecar acked every chunk
-    await until(() => ds.got.length >= N)
+    t.ok(await waitFor(() => ds.got.length >= N, 15_000), 'all records arrived downstream')
     t.equal(ds.got.length, N, 'every record arrived downstream exactly once')
     const seqs = ds.got.map(g => g.record.seq as number).sort((a, b) => a - b)
     t.same(seqs, Array.from({ length: N }, (_, i) => i), 'no loss, no duplicates')
