@@ -124,7 +124,7 @@ export const configSchema = z.object({
   input: z.object({ forward: forwardInput.prefault({}) }).strict().prefault({}),
   output: z.object({ forward: forwardOutput.prefault({}) }).strict().prefault({}),
   model: z.object({
-    bundle: z.string().optional().describe('Model bundle folder (manifest.json, encoder.onnx, adapters/). Without it every record passes through unscored.'),
+    bundle: z.string().optional().describe('Model bundle folder (manifest.json, encoder.onnx, adapters/); a relative path is relative to the config file. Without it every record passes through unscored.'),
     execution_provider: z.enum(['cpu', 'webgpu', 'cuda']).default('cpu').describe('ONNX Runtime EP; one that cannot start falls back to CPU (logged once).'),
     threads: z.number().int().min(0).default(0).describe('Worker threads (0: cores / ort_threads).'),
     ort_threads: z.number().int().min(0).default(0).describe('ONNX Runtime intra-op threads per worker (0: 1).'),

@@ -51,6 +51,9 @@ export const ErrorCodes = {
   ADAPTER_METADATA_INVALID: 'adapters/<source>.json is not JSON or fails the schema; the message lists the bad keys.',
   ADAPTER_ENCODER_MISMATCH: 'The adapter was trained against another encoder (both hashes in the message); train it again with `adapt --bundle` on this bundle.',
   ADAPTER_TENSOR_INVALID: 'An adapter tensor is missing, extra, of the wrong shape or dtype, or not finite; the message names it.',
+  ADAPTER_REMOTE_CONFIG: 'A remote adapter option is invalid (URL not http: or https:, credentials in the URL, a bad source name, or a non-positive interval, timeout or size); the message names it.',
+  ADAPTER_REMOTE_FETCH: 'The remote adapter document could not be fetched or written (network error, timeout, non-2xx status, larger than the size limit); the old adapter stays live and the next poll retries.',
+  ADAPTER_REMOTE_INVALID: 'The remote adapter URL answered something other than {"metadata": {...}, "safetensors": "<base64>"}; the old adapter stays live until different content is published.',
   // scoring worker pool (worker-pool/)
   POOL_QUEUE_FULL: 'maxQueue windows are already waiting; stop reading (watch `full` / the \'drain\' event) or raise model.max_queue.',
   POOL_EP_FALLBACK: 'The asked execution provider (cuda, webgpu) could not start in a worker; it runs on CPU. The message says why (e.g. no CUDA libraries).',

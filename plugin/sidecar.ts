@@ -55,6 +55,7 @@ export class Sidecar {
       this.admin = new AdminServer({ listen: a.listen, port: a.port, token: a.token, maxUpload: a.max_upload }, {
         counters: this.parts.telemetry.counters,
         registry: () => this.parts.scoring?.registry,
+        flush: this.parts.scoring === undefined ? undefined : () => (this.parts.scoring as Scoring).stage.flush(),
         ready: () => ({ ready: this.started, detail: { scoring: this.parts.scoring !== undefined, downstream_connected: this.client.connected, pending_records: this.pipeline.pending } }),
       })
       admin = await this.admin.listen()

@@ -78,6 +78,9 @@ def parser() -> argparse.ArgumentParser:
         if mode == "evaluate":
             p.add_argument("--bundle", type=Path, required=True)
             p.add_argument("--report", type=Path, default=None, help="also write the JSON report here")
+            p.add_argument("--scores", type=Path, default=None,
+                           help="also write every window's score as JSON lines (row, split, key, first_line, last_line, size, label, score, "
+                                "is_anomaly): what the sidecar should answer for the same window")
             continue
         _fit(p, lr=1e-3 if mode == "adapt" else 3e-4)
         if mode in ("pretrain", "scratch"):
@@ -101,7 +104,7 @@ def run(args: argparse.Namespace) -> dict:
         from .evaluate import evaluate, table, write_report
 
         modes.seed_everything(args.seed)
-        report = evaluate(args.bundle, args.data, source, device, args.seed)
+        report = evaluate(args.bundle, args.data, source, device, args.seed, scores_path=args.scores)
         print(table(report), file=sys.stderr)
         if args.report is not None:
             write_report(report, args.report)

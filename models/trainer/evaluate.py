@@ -40,7 +40,26 @@ def _baseline(model, data: Prepared, train: np.ndarray, val: np.ndarray, test: n
     return out
 
 
-def evaluate(bundle: Path, data_dir: Path, source: str, device: torch.device, seed: int = 42) -> Dict[str, object]:
+def write_scores(path: Path, data: Prepared, scores: np.ndarray, threshold: float) -> int:
+    """Every window's score beside its identity in the log (``window_info.jsonl``: session key or line range)."""
+    info_file = data.path / "window_info.jsonl"
+    info = [json.loads(line) for line in info_file.read_text().splitlines() if line] if info_file.is_file() else []
+    if info and len(info) != len(scores):
+        raise ValueError(f"{info_file}: {len(info)} rows for {len(scores)} windows")
+    split_of = np.empty(len(scores), dtype=object)
+    for name, (start, end) in data.ranges.items():
+        split_of[start:end] = name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as f:
+        for row, s in enumerate(scores.tolist()):
+            rec = {"row": row, "split": split_of[row], **(info[row] if info else {}), "label": int(data.labels[row]),
+                   "score": s, "is_anomaly": bool(s >= threshold)}
+            f.write(json.dumps(rec) + "\n")
+    return len(scores)
+
+
+def evaluate(bundle: Path, data_dir: Path, source: str, device: torch.device, seed: int = 42,
+             scores_path: Optional[Path] = None) -> Dict[str, object]:
     t0 = time.perf_counter()
     encoder, manifest = bundle_io.load_encoder(bundle, device)
     src, meta = bundle_io.load_source(bundle, manifest, source, device)
@@ -80,6 +99,9 @@ def evaluate(bundle: Path, data_dir: Path, source: str, device: torch.device, se
             "decision_tree": _baseline(DecisionTreeClassifier(class_weight="balanced", random_state=seed), data, train, val, test),
         },
     }
+    if scores_path is not None:
+        all_scores, _ = score(encoder, src, batcher, np.arange(len(data.labels)))
+        report["scores"] = {"file": str(scores_path), "windows": write_scores(scores_path, data, all_scores, thr)}
     report["eval_wall_s"] = round(time.perf_counter() - t0, 2)
     return report
 

@@ -7,6 +7,7 @@
  *   GET  /v1/adapters                  live adapter per source (version, threshold, loaded at)
  *   POST /v1/adapters/{source}/reload  re-read the source's adapter files and swap (token if configured)
  *   PUT  /v1/adapters/{source}         upload {"metadata": {...}, "safetensors": "<base64>"} (token required)
+ *   POST /v1/flush                     score every open window now, answer once their records are re-emitted (token if configured)
  *
  * Every swap goes through the registry, the same code that loads at start; a
  * refused adapter answers 422 with its error code and the old one stays live.
@@ -29,6 +30,8 @@ export interface AdminDeps {
   counters: Counters
   registry: () => ModelRegistry | undefined
   ready: () => { ready: boolean, detail: Record<string, unknown> }
+  /** Close and score every open window; undefined when the sidecar does not score. */
+  flush?: () => Promise<{ windows: number, records: number }>
 }
 
 const json = (res: http.ServerResponse, status: number, body: unknown): void => {
@@ -99,6 +102,12 @@ export class AdminServer {
           return [s, l === undefined ? null : { version: l.version, threshold: l.adapter.threshold, created: l.adapter.meta.created, loaded_at: l.loadedAt.toISOString() }]
         })),
       })
+    }
+    if (path === '/v1/flush') {
+      if (req.method !== 'POST') return json(res, 405, { error: 'method not allowed' })
+      if (this.opts.token !== undefined && !this.authorized(req)) return json(res, 401, { error: 'missing or wrong bearer token' })
+      const r = await this.deps.flush?.() ?? { windows: 0, records: 0 }
+      return json(res, 200, r)
     }
     const m = /^\/v1\/adapters\/([a-z0-9][a-z0-9_-]{0,63})(\/reload)?$/.exec(path)
     if (m === null) return json(res, 404, { error: 'not found' })

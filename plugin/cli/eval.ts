@@ -1,5 +1,5 @@
 /**
- * `fluent-anomaly eval --bundle DIR --data PREPARED_DIR --source NAME [--report FILE.json]`:
+ * `fluent-anomaly eval --bundle DIR --data PREPARED_DIR --source NAME [--report FILE.json] [--scores FILE.jsonl]`:
  * precision, recall, F1 and ROC-AUC of a bundle's source on the test split of a
  * prepared folder, beside logistic-regression and decision-tree baselines on
  * event-count vectors (python3 -m models.trainer evaluate). Prints a table
@@ -7,7 +7,7 @@
  */
 import { spawnTrainer } from './train.js'
 
-export const EVAL_USAGE = `usage: fluent-anomaly eval --bundle DIR --data PREPARED_DIR --source NAME [--report FILE.json] [--device auto|cpu|cuda]
+export const EVAL_USAGE = `usage: fluent-anomaly eval --bundle DIR --data PREPARED_DIR --source NAME [--report FILE.json] [--scores FILE.jsonl] [--device auto|cpu|cuda]
 `
 
 export async function runEval (argv: string[]): Promise<number> {

@@ -5,6 +5,7 @@
  *   prepare  turn raw logs + labels into training data (templates, windows, .npy arrays)
  *   train    run the bundled trainer (python3 -m models.trainer): pretrain, adapt, finetune, scratch
  *   eval     evaluate a bundle on prepared data, beside two simple baselines
+ *   replay   send a log file through a running sidecar and report what came back
  */
 const USAGE = `usage: fluent-anomaly <command> [options]
 
@@ -16,6 +17,9 @@ commands:
                                train on prepared data (python3 -m models.trainer; see README)
   eval    --bundle DIR --data DIR --source NAME [--report FILE]
                                precision, recall, F1, ROC-AUC on the test split, with baselines
+  replay  FILE --tag TAG [--labels FILE]
+                               send a log file through a running sidecar, print windows,
+                               anomalies (and precision / recall / F1 with labels)
 `
 
 async function main (argv: string[]): Promise<number> {
@@ -25,6 +29,7 @@ async function main (argv: string[]): Promise<number> {
     case 'prepare': return (await import('./prepare.js')).runPrepare(rest)
     case 'train': return (await import('./train.js')).runTrain(rest)
     case 'eval': return (await import('./eval.js')).runEval(rest)
+    case 'replay': return (await import('./replay.js')).runReplay(rest)
     case undefined: case '-h': case '--help': case 'help':
       process.stdout.write(USAGE)
       return cmd === undefined ? 64 : 0

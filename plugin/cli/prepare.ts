@@ -8,6 +8,7 @@ import { PrepareError, type PrepareErrorCode } from '../prepare/errors.js'
 import { FORMAT_NAMES, compileTimeFormat, type FormatName } from '../prepare/formats.js'
 import { prepare, PREPARE_DEFAULTS, type PrepareOptions } from '../prepare/prepare.js'
 import { createProgress } from '../prepare/progress.js'
+import { DISTILL_DEFAULTS } from '../embedding/distill.js'
 
 export const PREPARE_USAGE = `usage: fluent-anomaly prepare --format hdfs|bgl|thunderbird|generic --logs FILE --out DIR [options]
 
@@ -27,6 +28,10 @@ export const PREPARE_USAGE = `usage: fluent-anomaly prepare --format hdfs|bgl|th
   --val-fraction F    validation share, taken from the end of train (default ${PREPARE_DEFAULTS.valFraction})
   --test-fraction F   test share, the latest windows (default ${PREPARE_DEFAULTS.testFraction})
   --embedder FILE     use this embedder file (e.g. a bundle's) instead of distilling one
+  --embedder-words N  distilled embedder: most frequent pretrained words kept besides the
+                      training words (default ${DISTILL_DEFAULTS.topWords}; fewer = smaller bundle)
+  --embedder-ngrams N distilled embedder: rows of the subword table for unknown words
+                      (default ${DISTILL_DEFAULTS.ngramBuckets}; fp16, D x 2 bytes each)
   --log-format FMT    generic: loghub-style header, e.g. '<Date> <Time> <Level>: <Content>'
   --session-key RE    generic: session windows keyed by this regex
   --time-format PAT   generic: time fields pattern, e.g. 'yy/MM/dd HH:mm:ss' or 'yyyy-MM-dd HH:mm:ss,SSS' (UTC)
@@ -76,6 +81,8 @@ export function parsePrepareArgs (argv: string[]): PrepareOptions & { quiet: boo
         'val-fraction': { type: 'string' },
         'test-fraction': { type: 'string' },
         embedder: { type: 'string' },
+        'embedder-words': { type: 'string' },
+        'embedder-ngrams': { type: 'string' },
         'log-format': { type: 'string' },
         'session-key': { type: 'string' },
         'time-format': { type: 'string' },
@@ -105,6 +112,9 @@ export function parsePrepareArgs (argv: string[]): PrepareOptions & { quiet: boo
   if (values['session-key'] !== undefined) {
     try { new RegExp(values['session-key']) } catch (err) { usage(`--session-key: ${(err as Error).message}`) }
   }
+  if (values.embedder !== undefined && (values['embedder-words'] !== undefined || values['embedder-ngrams'] !== undefined)) {
+    usage('--embedder-words and --embedder-ngrams size a distilled embedder; they do not apply with --embedder FILE')
+  }
   const windowSize = int('window-size', values['window-size'])
   const step = int('step', values.step)
   if (step !== undefined && step > (windowSize ?? PREPARE_DEFAULTS.windowSize)) usage('--step must not exceed --window-size (lines would fall in no window)')
@@ -122,6 +132,8 @@ export function parsePrepareArgs (argv: string[]): PrepareOptions & { quiet: boo
     valFraction: fraction('val-fraction', values['val-fraction']),
     testFraction: fraction('test-fraction', values['test-fraction']),
     embedder: values.embedder,
+    embedderWords: int('embedder-words', values['embedder-words'], 0),
+    embedderNgramBuckets: int('embedder-ngrams', values['embedder-ngrams']),
     logFormat: values['log-format'],
     sessionKey: values['session-key'],
     timeFormat: values['time-format'],

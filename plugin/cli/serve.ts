@@ -1,4 +1,5 @@
 /** `fluent-anomaly serve --config FILE`: run the sidecar until SIGINT/SIGTERM. */
+import { dirname, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { loadConfig } from '../../config/load.js'
 import { isFluentAnomalyError } from '../errors.js'
@@ -15,7 +16,7 @@ export async function runServe (argv: string[]): Promise<number> {
   }
   let sidecar
   try {
-    sidecar = await buildSidecar(config)
+    sidecar = await buildSidecar(config, { baseDir: dirname(resolve(values.config as string)) })
     await sidecar.start()
   } catch (e) {
     const code = (e as { code?: string }).code

@@ -28,7 +28,7 @@ export interface Stage {
   /** Accept events; they must all be emitted eventually (flush bounds "eventually"). */
   push(events: LogEvent[]): void
   /** Emit everything held now (shutdown). */
-  flush?(): Promise<void>
+  flush?(): Promise<unknown>
   /** Events held inside the stage, for metrics. */
   readonly held?: number
   close?(): Promise<void>

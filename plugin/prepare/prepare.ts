@@ -56,6 +56,9 @@ export interface PrepareOptions {
   testFraction?: number
   /** Use this embedder file instead of distilling one from the training templates. */
   embedder?: string
+  /** Distilled embedder size: pretrained words kept besides the training words, and n-gram table rows (distill.ts defaults). */
+  embedderWords?: number
+  embedderNgramBuckets?: number
   /** generic format: loghub-style header and session key regex. */
   logFormat?: string
   sessionKey?: string
@@ -163,6 +166,8 @@ export async function prepare (opts: PrepareOptions): Promise<PrepareResult> {
   }
   const emb = await buildEmbedder({
     given: opts.embedder,
+    topWords: opts.embedderWords,
+    ngramBuckets: opts.embedderNgramBuckets,
     trainTemplates: [...trainRows].sort((a, b) => a - b).map(r => templates[r].text),
     createdFrom: `prepare --format ${format.name} ${opts.logs}, train split (${split.train[1] - split.train[0]} windows)`,
     progress,

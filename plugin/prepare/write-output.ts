@@ -74,6 +74,8 @@ export const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).
 
 export async function buildEmbedder (o: {
   given?: string
+  topWords?: number
+  ngramBuckets?: number
   trainTemplates: string[]
   createdFrom: string
   progress: Progress
@@ -92,7 +94,7 @@ export async function buildEmbedder (o: {
   o.progress.phase(`distill embedder (${o.trainTemplates.length} training templates + pretrained vectors)`)
   let r
   try {
-    r = await distillEmbedder({ templates: o.trainTemplates, createdFrom: o.createdFrom })
+    r = await distillEmbedder({ templates: o.trainTemplates, createdFrom: o.createdFrom, topWords: o.topWords, ngramBuckets: o.ngramBuckets })
   } catch (err) {
     throw new PrepareError('PREPARE_EMBEDDER', `distilling the embedder failed: ${(err as Error).message}`, { cause: err })
   }

@@ -188,14 +188,24 @@ export class ScoringStage implements Stage {
     }
   }
 
-  async flush (): Promise<void> {
+  /**
+   * Close every open window now, score it and emit its records; resolves once
+   * all of them (and any scoring already under way) are emitted. Used at
+   * shutdown and by `POST /v1/flush` (replays, tests): returns what it closed.
+   */
+  async flush (): Promise<{ windows: number, records: number }> {
     if (this.timer !== undefined) { clearTimeout(this.timer); this.timer = undefined; this.timerAt = Infinity }
     const now = this.now()
+    let windows = 0
+    let records = 0
     for (const rt of this.sources) {
       const closed = rt.flushAll(now)
+      windows += closed.length
+      for (const w of closed) for (const o of w.owned) if (o) records++
       if (closed.length > 0) this.dispatch(rt, closed)
     }
     while (this.inflight.size > 0) await Promise.all([...this.inflight])
+    return { windows, records }
   }
 
   async close (): Promise<void> { await this.flush() }
