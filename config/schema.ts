@@ -118,6 +118,13 @@ const source = z.object({
   format: z.enum(['hdfs', 'bgl', 'thunderbird', 'generic', 'none']).default('none').describe('Header of the line, stripped before parsing as in `prepare --format` (none: the whole message is the content).'),
   log_format: z.string().optional().describe('format generic: a loghub-style header, e.g. "<Date> <Time> <Level>: <Content>".'),
   window: sourceWindow.prefault({}),
+  remote: z.object({
+    url: z.string().regex(/^https?:\/\//, 'an http:// or https:// URL').describe('Serves the adapter as the admin upload body: {"metadata": {...}, "safetensors": "<base64>"}. Polled with If-None-Match; a new document is validated and swapped in like an upload.'),
+    interval: duration().default(60_000).describe('Time between polls.'),
+    timeout: duration().default(10_000).describe('Longest wait for the response headers, and between body chunks.'),
+    max_size: size().default(64 * 1024 * 1024).describe('Largest document accepted.'),
+    token: z.string().optional().describe('Sent as "Authorization: Bearer <token>" (use ${ENV}).'),
+  }).strict().optional().describe('Optional: fetch this source\'s adapter from a URL and hot-swap it when it changes.'),
 }).strict()
 
 export const configSchema = z.object({

@@ -8,6 +8,7 @@
 import { isAbsolute, join, resolve } from 'node:path'
 import type { Config, SourceConfig } from '../../config/schema.js'
 import { ModelRegistry } from '../../models/registry.js'
+import { RemoteAdapterPoller } from '../../models/remote.js'
 import type { Manifest } from '../../models/bundle.js'
 import { createScoringPool, type ScoringPool } from '../../worker-pool/pool.js'
 import { loadEmbedder } from '../embedding/embedder.js'
@@ -104,8 +105,40 @@ export async function buildScoring (config: Readonly<Config>, telemetry: Telemet
   })
   for (const s of registry.sources) telemetry.counters.gauge(`adapter_version{source="${s}"}`, () => Number((registry.current(s)?.version ?? '#0').split('#')[1]))
   if (model.watch) registry.watch()
+  const pollers = remotePollers(sources, adapterOf, registry, telemetry)
+  for (const p of pollers) p.start()
   return {
     stage, registry, pool,
-    close: async () => { registry.close(); await pool.close() },
+    close: async () => {
+      await Promise.all(pollers.map(p => p.stop()))
+      registry.close()
+      await pool.close()
+    },
   }
+}
+
+/** One poller per adapter that has a `remote` URL (two sources sharing an adapter must not name two URLs). */
+function remotePollers (sources: readonly SourceConfig[], adapterOf: Map<string, string>, registry: ModelRegistry, telemetry: Telemetry): RemoteAdapterPoller[] {
+  const byAdapter = new Map<string, NonNullable<SourceConfig['remote']>>()
+  for (const s of sources) {
+    if (s.remote === undefined) continue
+    const adapter = adapterOf.get(s.name) as string
+    const seen = byAdapter.get(adapter)
+    if (seen !== undefined && seen.url !== s.remote.url) throw new Error(`sources sharing adapter "${adapter}" name two remote URLs (${seen.url}, ${s.remote.url})`)
+    byAdapter.set(adapter, s.remote)
+  }
+  return [...byAdapter].map(([adapter, r]) => {
+    const p = new RemoteAdapterPoller(registry, {
+      source: adapter, url: r.url, intervalMs: r.interval, timeoutMs: r.timeout, maxBytes: r.max_size,
+      headers: r.token === undefined ? undefined : { authorization: `Bearer ${r.token}` },
+    })
+    // A successful install is logged and counted by the registry's 'swap'
+    // listener above; a refused document by its 'failed' listener. Here: fetch failures.
+    p.on('failed', (source, err) => {
+      if (!err.code.startsWith('ADAPTER_REMOTE_')) return
+      telemetry.counters.inc('adapter_remote_failures_total', 1, { source, code: err.code })
+      telemetry.log.warn({ source, code: err.code, err: err.message }, 'remote adapter not fetched; the live one stays')
+    })
+    return p
+  })
 }
