@@ -136,6 +136,29 @@ export class ScoringPool extends EventEmitter<PoolEvents> {
   get queued (): number { return this.#queued }
   /** No room left: the next score() would reject with POOL_QUEUE_FULL. Wait for 'drain'. */
   get full (): boolean { return this.#queued >= this.#maxQueue }
+  /** Most windows waiting at once (maxQueue). */
+  get maxQueue (): number { return this.#maxQueue }
+
+  /**
+   * Resolves once `n` more windows fit in the queue: at once when they do,
+   * else on a 'drain' that leaves room (or when the pool closes, so the
+   * caller's score() fails with POOL_CLOSED instead of waiting forever).
+   * `n` must be at most ceil(maxQueue / 2), the room a drain guarantees.
+   */
+  whenRoom (n: number): Promise<void> {
+    const most = Math.ceil(this.#maxQueue / 2)
+    if (n > most) throw new RangeError(`whenRoom(${n}): at most ceil(maxQueue / 2) = ${most} windows at a time`)
+    if (this.#closing || this.#queued + n <= this.#maxQueue) return Promise.resolve()
+    this.#wasFull = true
+    return new Promise(resolve => {
+      const check = (): void => {
+        if (!this.#closing && this.#queued + n > this.#maxQueue) { this.#wasFull = true; return }
+        this.off('drain', check)
+        resolve()
+      }
+      this.on('drain', check)
+    })
+  }
 
   /**
    * Score windows of one source with the adapter version they were issued
@@ -216,6 +239,7 @@ export class ScoringPool extends EventEmitter<PoolEvents> {
 
   async #close (): Promise<void> {
     this.#closing = true
+    this.emit('drain') // wake whenRoom() waiters: their score() now fails with POOL_CLOSED
     this.#pump()
     if (this.#queued > 0 || this.#inFlight > 0) await new Promise<void>(resolve => this.#idleWaiters.push(resolve))
     this.#clearTimer()

@@ -112,3 +112,24 @@ t.test('a bad adapter is refused with a clear error and the old one stays live',
   await sidecar.stop()
   await rx.close()
 })
+
+t.test('a full pool queue is waited out: with max_queue 4 every window is still scored, none fails', async t => {
+  const { rx, telemetry, sidecar, port } = await setup({
+    model: { bundle: await (async () => { const b = await mkdtemp(join(tmpdir(), 'fa-bundle-')); await cp(await tinyBundle(), b, { recursive: true }); return b })(), threads: 1, watch: false, max_queue: 4, max_batch: 2 },
+    sources: [{ name: 'hdfs', match: '*.hdfs', format: 'hdfs', window: { idle_timeout: 300, max_open: 50 } }],
+  })
+  const lines = await hdfsLines(3000, 20_000)
+  const client = new FluentClient('app', { socket: { host: '127.0.0.1', port }, ack: { ackTimeout: 30_000 }, eventMode: 'PackedForward', flushInterval: 5 })
+  await Promise.all(lines.map((log, i) => client.emit('hdfs', { log, seq: i })))
+  await rx.sink.waitFor(lines.length)
+  const got = rx.sink.events.filter(e => e.tag === 'scored.app.hdfs')
+  t.equal(got.length, lines.length, 'count for count')
+  t.ok(got.every(e => typeof (e.record.anomaly as { score?: number } | undefined)?.score === 'number'), 'every record scored')
+  const windows = new Set(got.map(e => (e.record.anomaly as { window_id: string }).window_id))
+  t.ok(windows.size > 4 * 10, `many more windows (${windows.size}) than the queue holds`)
+  t.equal(telemetry.counters.get('windows_scored_total', { source: 'hdfs' }), windows.size, 'each window scored once')
+  t.equal(telemetry.counters.get('scoring_errors_total', { source: 'hdfs', code: 'POOL_QUEUE_FULL' }), 0, 'never refused for a full queue')
+  await client.disconnect()
+  await sidecar.stop()
+  await rx.close()
+})
