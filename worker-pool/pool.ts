@@ -5,7 +5,7 @@
  *   score(source, version, tensors, windows)
  *        │ check shapes (POOL_BAD_INPUT) · bound (POOL_QUEUE_FULL) · take a ref on source@version (versions.ts)
  *        ▼
- *   one queue per source@version ──ready: maxBatch windows, or the oldest waited maxWaitMs, or closing──┐
+ *   one queue per source@version and length class (lengthClass) ──ready: maxBatch windows, or the oldest waited maxWaitMs, or closing──┐
  *        ▲ while every thread is busy, queues keep filling: batches grow with load                     │
  *        │                                                       assemble (pad to the longest T) ◀──┘
  *   'drain' when the queue falls to maxQueue / 2 after `full`          │ moved: embeddings, mask, buckets
@@ -69,7 +69,16 @@ export interface PoolEvents {
 
 interface Request { resolve: (r: WindowScore[]) => void, reject: (e: Error) => void, results: WindowScore[], remaining: number, done: boolean }
 interface Pending { window: ScoreWindow, T: number, request: Request, index: number }
-interface KeyQueue { source: string, version: string, key: string, shared: SharedSourceTensors, items: Pending[], since: number }
+/** Windows of one source@version and one length class, waiting for a batch. `key` names the version (the workers' tensor cache); `qkey` this queue. */
+interface KeyQueue { source: string, version: string, key: string, qkey: string, shared: SharedSourceTensors, items: Pending[], since: number }
+
+/**
+ * Length class of a window: the next power of two, at least 8. A batch is
+ * padded to its longest window, so mixing 4-line and 40-line sessions would
+ * make ONNX Runtime compute ~3x the real lines (HDFS: mean 11, max 42);
+ * within a class padding stays under 2x.
+ */
+const lengthClass = (T: number): number => T <= 8 ? 8 : 2 ** Math.ceil(Math.log2(T))
 
 const positiveInt = (name: string, v: number): number => {
   if (!Number.isInteger(v) || v < 1) throw new TypeError(`worker pool option ${name} must be a positive integer, got ${v}`)
@@ -179,14 +188,18 @@ export class ScoringPool extends EventEmitter<PoolEvents> {
       }
       const key = versionKey(source, adapterVersion)
       const shared = this.#versions.acquire(source, adapterVersion, tensors, windows.length)
-      let q = this.#queues.get(key)
-      if (q === undefined) {
-        q = { source, version: adapterVersion, key, shared, items: [], since: performance.now() }
-        this.#queues.set(key, q)
+      const queueFor = (T: number): KeyQueue => {
+        const qkey = `${key}|${lengthClass(T)}`
+        let q = this.#queues.get(qkey)
+        if (q === undefined) {
+          q = { source, version: adapterVersion, key, qkey, shared, items: [], since: performance.now() }
+          this.#queues.set(qkey, q)
+        }
+        return q
       }
       const promise = new Promise<WindowScore[]>((resolve, reject) => {
         const request: Request = { resolve, reject, results: new Array(windows.length), remaining: windows.length, done: false }
-        windows.forEach((window, index) => q.items.push({ window, T: lengths[index], request, index }))
+        windows.forEach((window, index) => queueFor(lengths[index]).items.push({ window, T: lengths[index], request, index }))
       })
       this.#queued += windows.length
       if (this.full) this.#wasFull = true
@@ -286,7 +299,7 @@ export class ScoringPool extends EventEmitter<PoolEvents> {
   #dispatch (q: KeyQueue): void {
     const items = q.items.splice(0, this.#maxBatch)
     // the rest (more than maxBatch were waiting) keep their age: they go on the next free thread
-    if (q.items.length === 0) this.#queues.delete(q.key)
+    if (q.items.length === 0) this.#queues.delete(q.qkey)
     this.#queued -= items.length
     if (this.#wasFull && this.#queued <= this.#maxQueue / 2) {
       this.#wasFull = false

@@ -198,3 +198,19 @@ t.test('close() scores what is queued, then leaves no threads', async t => {
   await forced.close({ force: true })
   t.equal(await dropped, 'POOL_CLOSED', 'close({ force: true }) rejects the queued windows')
 })
+
+t.test('short and long windows go in separate batches (less padding), with the same scores', async t => {
+  const { D, P } = parity
+  const long = parity.trimmed.reduce((a, w) => w.embeddings.length > a.embeddings.length ? w : a)
+  const T = long.embeddings.length / D
+  t.ok(T > 8, `the longest parity window has ${T} lines`)
+  // 1-line prefixes (class 8) and the full window (class > 8), interleaved in one call
+  const windows: ScoreWindow[] = Array.from({ length: 6 }, (_, i) => i % 2 === 0
+    ? { embeddings: long.embeddings.slice(0, D), paramBuckets: long.paramBuckets.slice(0, P) }
+    : { embeddings: long.embeddings, paramBuckets: long.paramBuckets })
+  const pool = createScoringPool(base({ maxBatch: 64, maxWaitMs: 20 }))
+  t.teardown(() => pool.close())
+  const got = (await pool.score('hdfs', 'v1', v1, windows)).map(s => s.score)
+  t.equal(pool.stats().batches, 2, 'one batch per length class, not one padded batch')
+  t.ok(maxDiff(got, await direct(v1, windows)) < 1e-5, 'results still in call order and equal to one-at-a-time scoring')
+})
