@@ -40,6 +40,10 @@ export const ErrorCodes = {
   PREPARE_INPUT: 'The log file is missing, empty, or no line could be parsed with the chosen --format.',
   PREPARE_LABELS: 'The labels file is missing or has a row that is not "<line|key>,<label>" with a known label value.',
   PREPARE_EMBEDDER: 'The --embedder file is not a fluent-anomaly embedder, or the pretrained vectors package is missing.',
+  REPLAY_USAGE: 'Bad command line; the message names the option. Run `fluent-anomaly replay --help`.',
+  REPLAY_INPUT: 'The log file or the labels file is missing.',
+  REPLAY_LABELS: 'The labels file has a bad row, or is labelled by line when --label-format key was asked (or the reverse).',
+  REPLAY_UNAVAILABLE: 'The sidecar is not reachable, --listen is taken, or not every record came back (the message says how many); check the sidecar\'s output points at --listen.',
   // model bundles and adapters (models/)
   BUNDLE_NOT_FOUND: 'The bundle folder or its manifest.json does not exist; point model.bundle at a folder the trainer wrote.',
   BUNDLE_MANIFEST_INVALID: 'manifest.json is not JSON or fails the schema; every bad key path is listed. Re-export the bundle with the trainer.',

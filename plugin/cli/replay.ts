@@ -40,6 +40,7 @@ import { request } from 'undici'
 import { parseConfig } from '../../config/load.js'
 import { duration } from '../../config/schema.js'
 import { quietTelemetry } from '../events.js'
+import type { ErrorCode } from '../errors.js'
 import { EventTime } from '../forward/event-time.js'
 import { ForwardClient } from '../forward/client.js'
 import { ForwardServer } from '../forward/server.js'
@@ -101,7 +102,7 @@ Exit codes: 0 ok, 64 usage, 65 bad labels file, 66 FILE or labels file missing,
 69 sidecar unreachable, --listen unavailable, or records that did not come back.
 `
 
-type ReplayErrorCode = 'REPLAY_USAGE' | 'REPLAY_LABELS' | 'REPLAY_INPUT' | 'REPLAY_UNAVAILABLE'
+type ReplayErrorCode = Extract<ErrorCode, `REPLAY_${string}`>
 const EXIT: Record<ReplayErrorCode, number> = { REPLAY_USAGE: 64, REPLAY_LABELS: 65, REPLAY_INPUT: 66, REPLAY_UNAVAILABLE: 69 }
 
 export class ReplayError extends Error {

@@ -4,7 +4,7 @@
  */
 import t, { type Test } from 'tap'
 import { createHash } from 'node:crypto'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { runPrepare } from '../../plugin/cli/prepare.js'
 import { loadEmbedder } from '../../plugin/embedding/embedder.js'
@@ -332,6 +332,18 @@ t.test('generic: without --log-format the header format of the preset is used', 
 
 // ── command line ──────────────────────────────────────────────────────────
 
+t.test('--embedder-words / --embedder-ngrams size a distilled embedder (the default model ships a small one)', async t => {
+  const out = join(dir, 'bgl-small-embedder')
+  t.equal(await runPrepare(['--format', 'bgl', '--logs', BGL_LOG, '--out', out, '--embedder-words', '2000', '--embedder-ngrams', '1024', '--quiet']), 0)
+  const o = load(out)
+  t.equal(o.meta.embedder.origin, 'distilled')
+  t.ok(o.meta.embedder.vocab >= 2000 && o.meta.embedder.vocab < 3000, `2,000 common words + the training words (${o.meta.embedder.vocab})`)
+  const e = await loadEmbedder(join(out, 'embedder.safetensors'))
+  t.equal(e.meta.ngramBuckets, 1024, '1,024 subword rows')
+  const bytes = statSync(join(out, 'embedder.safetensors')).size
+  t.ok(bytes < 1.2e6, `the file is ${(bytes / 1e6).toFixed(2)} MB (default settings: about 7.5 MB)`)
+})
+
 t.test('bad command lines and inputs fail with a clear message and exit code', async t => {
   const errors: string[] = []
   const write = process.stderr.write.bind(process.stderr)
@@ -342,6 +354,7 @@ t.test('bad command lines and inputs fail with a clear message and exit code', a
     t.equal(await runPrepare(['--format', 'bgl', '--logs', BGL_LOG, '--out', dir, '--split', 'sideways']), 64, 'bad split')
     t.equal(await runPrepare(['--format', 'bgl', '--logs', BGL_LOG, '--out', dir, '--window-size', '10', '--step', '20']), 64, 'step > size')
     t.equal(await runPrepare(['--format', 'bgl', '--logs', BGL_LOG, '--out', dir, '--bogus']), 64, 'unknown option')
+    t.equal(await runPrepare(['--format', 'bgl', '--logs', BGL_LOG, '--out', dir, '--embedder', embedderFile, '--embedder-words', '100']), 64, 'sizing a given embedder')
     t.equal(await runPrepare(['--format', 'bgl', '--logs', join(dir, 'nope.log'), '--out', dir]), 66, 'missing log file')
     t.equal(await runPrepare(['--format', 'hdfs', '--logs', BGL_LOG, '--out', join(dir, 'x'), '--embedder', embedderFile]), 66, 'wrong format for the file')
     const badLabels = join(dir, 'bad-labels.csv')
@@ -352,6 +365,7 @@ t.test('bad command lines and inputs fail with a clear message and exit code', a
   }
   const text = errors.join('')
   t.match(text, /--format is required/)
+  t.match(text, /--embedder-words and --embedder-ngrams size a distilled embedder/)
   t.match(text, /--format must be one of hdfs, bgl, thunderbird, generic/)
   t.match(text, /no line matches the hdfs header format/)
   t.match(text, /bad-labels\.csv:2: unknown label "maybe"/)
