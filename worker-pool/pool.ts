@@ -5,7 +5,8 @@
  *   score(source, version, tensors, windows)
  *        │ check shapes (POOL_BAD_INPUT) · bound (POOL_QUEUE_FULL) · take a ref on source@version (versions.ts)
  *        ▼
- *   one queue per source@version and length class (lengthClass) ──ready: maxBatch windows, or the oldest waited maxWaitMs, or closing──┐
+ *   one queue per source@version ──ready: maxBatch windows, or the oldest waited maxWaitMs, or closing──┐
+ *   and length class (lengthClass)                                                                     │
  *        ▲ while every thread is busy, queues keep filling: batches grow with load                     │
  *        │                                                       assemble (pad to the longest T) ◀──┘
  *   'drain' when the queue falls to maxQueue / 2 after `full`          │ moved: embeddings, mask, buckets
