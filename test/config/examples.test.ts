@@ -1,6 +1,7 @@
 /** The shipped examples parse, validate against the schema, and agree on ports and loop-safe tags. */
 import t from 'tap'
 import { readFileSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
 import { parse } from 'yaml'
 import { loadConfig } from '../../config/load.js'
 
@@ -13,6 +14,24 @@ t.test('sidecar configs in examples/ validate', async t => {
   const fd = loadConfig(ex('fluentd/fluent-anomaly.yaml'), { FLUENT_ANOMALY_SHARED_KEY: 'k' })
   t.equal(fd.input.forward.security?.shared_key, 'k')
   t.equal(fd.output.forward.retain_metadata, false, 'no v2 metadata towards Fluentd')
+})
+
+t.test('the Fluent Bit example scores with the bundled model, and windows close before Fluent Bit gives up on an ack', async t => {
+  const fb = loadConfig(ex('fluent-bit/fluent-anomaly.yaml'))
+  const def = loadConfig(new URL('../../config/default.yaml', import.meta.url).pathname)
+  t.equal(resolve(dirname(ex('fluent-bit/fluent-anomaly.yaml')), fb.model.bundle as string), resolve(dirname(new URL('../../config/default.yaml', import.meta.url).pathname), def.model.bundle as string),
+    'the same bundle as config/default.yaml (models/default)')
+  t.same(fb.sources.map(s => [s.name, s.match, s.format, s.window.mode]), def.sources.map(s => [s.name, s.match, s.format, s.window.mode]), 'the same sources')
+  const classic = readFileSync(ex('fluent-bit/fluent-bit.conf'), 'utf8')
+  const io = /net\.io_timeout\s+(\d+)s/.exec(classic)
+  const y = parse(readFileSync(ex('fluent-bit/fluent-bit.yaml'), 'utf8')) as { pipeline: { outputs: Array<Record<string, unknown>> } }
+  const yio = /^(\d+)s$/.exec(String(y.pipeline.outputs.find(o => o.name === 'forward')?.['net.io_timeout']))
+  t.ok(io !== null && yio !== null, 'both Fluent Bit configs set net.io_timeout in seconds')
+  for (const c of [fb, def]) {
+    for (const s of c.sources) {
+      t.ok(s.window.max_age < Number(io?.[1]) * 1000 && s.window.max_age < Number(yio?.[1]) * 1000, `${s.name}: max_age ${s.window.max_age} ms is below net.io_timeout`)
+    }
+  }
 })
 
 t.test('Fluent Bit YAML and classic configs describe the same loop-safe pipeline', async t => {
