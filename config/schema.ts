@@ -154,6 +154,14 @@ export const configSchema = z.object({
     token: z.string().min(16).optional().describe('Bearer token for POST reload and PUT upload (use ${ENV}); without it uploads are refused.'),
     max_upload: size().default(64 * 1024 * 1024).describe('Largest adapter upload.'),
   }).strict().prefault({}),
+  buffer: z.object({
+    enabled: z.boolean().default(false).describe('Acknowledge a chunk once it is on disk (instead of once delivered downstream), and replay what was not delivered after a restart or a crash.'),
+    path: z.string().min(1).default('buffer').describe('Folder of the segment files; a relative path is relative to the config file. One sidecar per folder (locked).'),
+    max_size: size().default(256 * 1024 * 1024).describe('Undelivered bytes on disk; at the limit the sidecar stops reading its sockets (backpressure), never drops.'),
+    segment_size: size().default(8 * 1024 * 1024).describe('Bytes per segment file; a segment is deleted once all its records were delivered.'),
+    fsync: z.enum(['always', 'interval', 'never']).default('interval').describe('always: fsync before each ack (survives power loss); interval: ack once written, fsync every fsync_interval (survives a crash of the sidecar); never.'),
+    fsync_interval: duration().default(1000),
+  }).strict().prefault({}),
   limits: z.object({
     max_pending_records: z.number().int().positive().default(100_000).describe('Records accepted and not yet durable downstream; above it the sidecar stops reading its sockets (backpressure reaches the senders).'),
     shutdown_grace: duration().default(10_000).describe('On SIGTERM, time to deliver pending records before exit (unacked chunks are resent by their senders).'),

@@ -21,6 +21,9 @@ export const ErrorCodes = {
   FWD_TOO_MANY_CONNECTIONS: 'input.forward.max_connections reached; the new connection was closed.',
   FWD_IDLE_TIMEOUT: 'No bytes for input.forward.idle_timeout; the connection was closed.',
   // forward output
+  BUFFER_IO: 'Reading or writing the on-disk buffer (buffer.path) failed, e.g. the disk is full; chunks are acknowledged on delivery instead until writes work again.',
+  BUFFER_LOCKED: 'Another running sidecar holds buffer.path; give each sidecar its own folder.',
+  BUFFER_INVALID: 'buffer settings do not fit together (segment_size larger than max_size).',
   OUT_CONNECT: 'Could not connect to the downstream; retrying with backoff.',
   OUT_ACK_TIMEOUT: 'The downstream did not acknowledge a chunk in output.forward.ack_timeout; resending the same chunk.',
   OUT_HANDSHAKE: 'The downstream refused or failed the shared_key/user handshake; retrying with backoff.',

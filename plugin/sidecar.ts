@@ -17,6 +17,7 @@ import type { Config } from '../config/schema.js'
 import type { Telemetry } from './events.js'
 import type { Scoring } from './scoring/build.js'
 import { AdminServer } from './admin/http.js'
+import type { DiskBuffer } from './buffer/disk-buffer.js'
 import { ForwardClient } from './forward/client.js'
 import { ForwardServer } from './forward/server.js'
 import { Pipeline } from './pipeline/pipeline.js'
@@ -28,6 +29,8 @@ export interface SidecarParts {
   stages?: Stage[]
   /** The scoring stage's model side (registry, pool), when scoring is configured. */
   scoring?: Scoring
+  /** The on-disk buffer, when `buffer.enabled`: chunks are acked once on disk and replayed after a restart. */
+  buffer?: DiskBuffer
 }
 
 export class Sidecar {
@@ -37,17 +40,35 @@ export class Sidecar {
   private stopping: Promise<void> | undefined
   private admin: AdminServer | undefined
   private started = false
+  private replaying: Promise<void> | undefined
 
   constructor (readonly parts: SidecarParts) {
     const { config, telemetry } = parts
     this.client = new ForwardClient(config.output.forward, telemetry)
-    this.pipeline = new Pipeline(parts.stages ?? [new PassThroughStage()], this.client, { maxPending: config.limits.max_pending_records })
+    this.pipeline = new Pipeline(parts.stages ?? [new PassThroughStage()], this.client, { maxPending: config.limits.max_pending_records, buffer: parts.buffer })
     this.server = new ForwardServer(config.input.forward, this.pipeline, telemetry)
     telemetry.counters.gauge('pipeline_pending_records', () => this.pipeline.pending)
+    const b = parts.buffer
+    if (b !== undefined) {
+      telemetry.counters.gauge('buffer_bytes', () => b.bytes)
+      telemetry.counters.gauge('buffer_segments', () => b.segmentCount)
+      telemetry.counters.gauge('buffer_appended_records_total', () => b.stats.appendedRecords)
+      telemetry.counters.gauge('buffer_replayed_records_total', () => b.stats.replayedRecords)
+      telemetry.counters.gauge('buffer_corrupt_frames_total', () => b.stats.corruptFrames)
+      telemetry.counters.gauge('buffer_write_errors_total', () => b.stats.writeErrors)
+      b.on('error', err => telemetry.log.error({ code: err.code, err: err.message }, 'disk buffer write failed: chunks are acked on delivery until it works again'))
+    }
   }
 
   async start (): Promise<{ forward: AddressInfo, admin?: AddressInfo }> {
     await this.pipeline.start()
+    if (this.parts.buffer !== undefined) {
+      // What an earlier run accepted and did not deliver goes first; the
+      // input opens at once and waits like any sender while the pipeline is full.
+      this.replaying = this.pipeline.replay().then(n => {
+        if (n > 0) this.parts.telemetry.log.warn({ records: n, corrupt_frames: this.parts.buffer?.stats.corruptFrames }, 'replayed undelivered records from the disk buffer (some may be duplicates downstream)')
+      }, (err: unknown) => { this.parts.telemetry.log.error({ code: 'BUFFER_IO', err: (err as Error).message }, 'replaying the disk buffer failed') })
+    }
     const forward = await this.server.listen()
     let admin: AddressInfo | undefined
     const a = this.parts.config.admin
@@ -75,12 +96,14 @@ export class Sidecar {
       const grace = this.parts.config.limits.shutdown_grace
       const t0 = Date.now()
       const serverClosed = this.server.close(grace)
-      await this.pipeline.close(grace)
+      await this.pipeline.close(grace) // also ends a replay waiting for room
+      await this.replaying
       await serverClosed
+      await this.parts.buffer?.close() // undelivered records stay on disk for the next start
       await this.parts.scoring?.close()
       await this.admin?.close()
       const left = this.pipeline.pending
-      if (left > 0) this.parts.telemetry.log.warn({ code: 'SHUTDOWN_TIMEOUT', pending: left, ms: Date.now() - t0 }, 'stopped with records not yet delivered; their senders will resend them')
+      if (left > 0) this.parts.telemetry.log.warn({ code: 'SHUTDOWN_TIMEOUT', pending: left, ms: Date.now() - t0 }, this.parts.buffer === undefined ? 'stopped with records not yet delivered; their senders will resend them' : 'stopped with records not yet delivered; they stay in the disk buffer for the next start')
       else this.parts.telemetry.log.info({ ms: Date.now() - t0 }, 'stopped cleanly')
     })()
     return this.stopping

@@ -1,23 +1,40 @@
 /**
  * Chains the stages to the sink and counts events in flight for backpressure.
- * `submit` returns the chunk's Receipt; the input pauses while `full`, and
- * resumes on 'drain' (once in-flight falls to the low-water mark, half the
- * limit, so sockets do not flap).
+ * `submit` returns the chunk's acknowledgement handle; the input pauses while
+ * `full`, and resumes on 'drain' (once in-flight falls to the low-water mark,
+ * half the limit, so sockets do not flap).
+ *
+ * Without a disk buffer a chunk is acknowledged when all its records are
+ * durable downstream. With one (plugin/buffer/), it is acknowledged once
+ * appended to the buffer; its records still flow through the stages from
+ * memory, and each settled record is marked consumed in its segment. At
+ * start, `replay` feeds what an earlier run left in the buffer through the
+ * same path. A failed buffer write falls back to acking on delivery.
  */
-import { EventEmitter } from 'node:events'
+import { EventEmitter, once } from 'node:events'
 import type { Entry } from '../forward/protocol.js'
+import type { DiskBuffer, Segment } from '../buffer/disk-buffer.js'
 import { Receipt } from './receipt.js'
 import type { LogEvent, Sink, Stage } from './stage.js'
 
-export interface PipelineOptions { maxPending: number }
+export interface PipelineOptions {
+  maxPending: number
+  /** Acknowledge chunks once they are on disk here (and replay them after a crash). */
+  buffer?: DiskBuffer
+}
+
+/** What the input waits on before it acknowledges a chunk. */
+export interface Acknowledgement { whenDone: () => Promise<void> }
 
 export class Pipeline extends EventEmitter {
   private inflight = 0
   private wasFull = false
+  private closing = false
   private readonly entry: (events: LogEvent[]) => void
 
   constructor (private readonly stages: Stage[], private readonly sink: Sink, private readonly opts: PipelineOptions) {
     super()
+    opts.buffer?.on('drain', () => this.maybeDrain())
     let next: (events: LogEvent[]) => void = events => { sink.write(events) }
     for (let i = stages.length - 1; i >= 0; i--) {
       const stage = stages[i]
@@ -30,14 +47,50 @@ export class Pipeline extends EventEmitter {
 
   /** Events accepted and not yet durable. */
   get pending (): number { return this.inflight }
-  /** True while the input should stop reading. */
-  get full (): boolean { return this.inflight >= this.opts.maxPending }
+  /** True while the input should stop reading: too many records in memory, or the disk buffer at its size limit. */
+  get full (): boolean { return this.inflight >= this.opts.maxPending || (this.opts.buffer?.full ?? false) }
 
   async start (): Promise<void> { await this.sink.start?.() }
 
-  /** Hand a chunk's entries to the first stage. The receipt resolves when all are durable. */
-  submit (tag: string, entries: Entry[]): Receipt {
-    const receipt = new Receipt(entries.length, n => this.release(n))
+  /** Hand a chunk's entries to the first stage; the handle resolves when the chunk may be acknowledged. */
+  submit (tag: string, entries: Entry[]): Acknowledgement {
+    const buffer = this.opts.buffer
+    if (buffer === undefined || entries.length === 0) return this.feed(tag, entries, undefined)
+    let appended: { segment: Segment, durable: Promise<void> }
+    try {
+      appended = buffer.append(tag, entries)
+    } catch {
+      return this.feed(tag, entries, undefined) // buffer closed (shutting down): ack on delivery
+    }
+    const receipt = this.feed(tag, entries, appended.segment)
+    // on disk: ack now; a failed write (counted, logged by the sidecar): ack when delivered
+    return { whenDone: () => appended.durable.catch(() => receipt.whenDone()) }
+  }
+
+  /**
+   * Feed what an earlier run left in the disk buffer through the stages,
+   * oldest first, waiting for room when full. Resolves with the number of
+   * records replayed (they are acknowledged to nobody: their senders had
+   * their acks when the records reached the disk).
+   */
+  async replay (): Promise<number> {
+    const buffer = this.opts.buffer
+    if (buffer === undefined) return 0
+    let n = 0
+    for (const chunk of buffer.recover()) {
+      while (this.full && !this.closing) await this.room()
+      if (this.closing) break // the rest stays on disk for the next start
+      this.feed(chunk.tag, chunk.entries, chunk.segment)
+      n += chunk.entries.length
+    }
+    return n
+  }
+
+  private feed (tag: string, entries: Entry[], segment: Segment | undefined): Receipt {
+    const buffer = this.opts.buffer
+    const receipt = new Receipt(entries.length, segment === undefined || buffer === undefined
+      ? n => this.release(n)
+      : n => { this.release(n); buffer.consumed(segment, n) })
     if (entries.length === 0) return receipt
     this.inflight += entries.length
     const events: LogEvent[] = new Array(entries.length)
@@ -47,22 +100,36 @@ export class Pipeline extends EventEmitter {
       e.receipt = receipt
       events[i] = e
     }
-    if (this.full && !this.wasFull) { this.wasFull = true; this.emit('full', this.inflight) }
+    if (this.full && !this.wasFull) {
+      this.wasFull = true
+      this.opts.buffer?.markFull()
+      this.emit('full', this.inflight)
+    }
     this.entry(events)
     return receipt
   }
 
+  private room (): Promise<unknown> {
+    if (!this.wasFull) { this.wasFull = true; this.opts.buffer?.markFull() }
+    return Promise.race([once(this, 'drain'), once(this, 'closing')])
+  }
+
   private release (n: number): void {
     this.inflight -= n
-    if (this.wasFull && this.inflight <= this.opts.maxPending / 2) {
-      this.wasFull = false
-      this.emit('drain')
-    }
+    if (this.inflight <= this.opts.maxPending / 2) this.maybeDrain()
+  }
+
+  private maybeDrain (): void {
+    if (!this.wasFull || this.inflight > this.opts.maxPending / 2 || (this.opts.buffer?.full ?? false)) return
+    this.wasFull = false
+    this.emit('drain')
   }
 
   /** Flush every stage in order, then close the sink with what is left of the grace period. */
   async close (graceMs: number): Promise<void> {
     const t0 = Date.now()
+    this.closing = true
+    this.emit('closing')
     for (const s of this.stages) await s.flush?.()
     await this.sink.close(Math.max(0, graceMs - (Date.now() - t0)))
     for (const s of this.stages) await s.close?.()

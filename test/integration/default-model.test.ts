@@ -62,6 +62,7 @@ t.test('config/default.yaml scores HDFS and BGL with the bundled model', async t
   t.equal(c.enrich.field, 'anomaly', 'the fields go under one anomaly map')
   t.equal(c.enrich.flat, false)
   t.equal(c.admin.port, 24231)
+  t.equal(c.buffer.enabled, true, 'the disk buffer is on')
   const manifest = JSON.parse(readFileSync(join(bundle, 'manifest.json'), 'utf8'))
   t.same(Object.keys(manifest.sources).sort(), ['bgl', 'hdfs'], 'the bundle has an adapter for each configured source')
   for (const s of ['hdfs', 'bgl']) {
@@ -97,6 +98,7 @@ t.test('online scores equal `eval` scores on the HDFS test split (within 1e-5)',
     input: { forward: { ...loaded.input.forward, port: 0 } },
     output: { forward: { ...loaded.output.forward, port: rx.port } },
     admin: { ...loaded.admin, port: 0 },
+    buffer: { ...loaded.buffer, path: join(tmp, 'buffer') }, // not the repository's var/buffer
     log: { level: 'warn' },
   }
   const sc = await buildSidecar(config, { telemetry: quietTelemetry(), baseDir: dirname(configFile) })
@@ -118,8 +120,7 @@ t.test('online scores equal `eval` scores on the HDFS test split (within 1e-5)',
     sender.write(part.map((log, j): LogEvent => ({ tag: 'app.hdfs', time: new EventTime(1_700_000_000 + Math.floor((i + j) / 1000), 0), record: { log, seq: i + j }, receipt })))
     acked.push(receipt.whenDone())
   }
-  // Nothing is acked yet: a chunk is acked once its records were scored and
-  // delivered, and the sessions stay open (idle_timeout 30 s) until flushed.
+  // The sessions stay open (idle_timeout 30 s) until flushed: nothing comes back before.
   t.ok(await waitFor(() => sc.pipeline.pending + rx.sink.events.length >= lines.length, 60_000), 'the sidecar holds every line')
   t.ok(rx.sink.events.length < lines.length, 'sessions stay open while lines arrive (records wait for their window)')
   const flush = await request(`http://127.0.0.1:${(admin as { port: number }).port}/v1/flush`, { method: 'POST' })
