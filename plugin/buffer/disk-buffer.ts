@@ -279,6 +279,8 @@ export class DiskBuffer extends EventEmitter<DiskBufferEvents> {
           this.stats.writeErrors++
           const e = new FluentAnomalyError('BUFFER_IO', `writing ${seg.path} failed: ${(err as Error).message}`, { cause: err })
           for (const b of group) b.reject(e)
+          // a failed write may have left a torn frame: nothing more goes after it in that file
+          if (seg === this.active) this.seal()
           this.emit('error', e)
         }
         if (seg.sealed && !this.queue.some(w => w.segment === seg)) await this.closeFile(seg)

@@ -128,3 +128,25 @@ t.test('one sidecar per folder; a stale lock of a crashed one is taken over', as
   await b.close()
   t.throws(() => DiskBuffer.open(opts(dir, { segmentSize: 10, maxSize: 5 })), { code: 'BUFFER_INVALID' })
 })
+
+t.test('a failed write (folder gone, disk full) is counted and the chunk is acked on delivery instead', async t => {
+  const { Pipeline } = await import('../../plugin/pipeline/pipeline.js')
+  const { rmSync } = await import('node:fs')
+  const dir = t.testdir({})
+  const buffer = DiskBuffer.open(opts(join(dir, 'buf')))
+  const errors: string[] = []
+  buffer.on('error', e => errors.push(e.code))
+  const held: Array<{ receipt: { settle: (n: number) => void } }> = []
+  const pipeline = new Pipeline([], { pending: 0, write: events => { held.push(...events) }, close: async () => {} }, { maxPending: 1000, buffer })
+  rmSync(join(dir, 'buf'), { recursive: true, force: true })
+  let acked = false
+  void pipeline.submit('app.hdfs', chunk(1)).whenDone().then(() => { acked = true })
+  await new Promise(resolve => setTimeout(resolve, 50))
+  t.same(errors, ['BUFFER_IO'], 'the write error is reported with its code')
+  t.equal(buffer.stats.writeErrors, 1)
+  t.notOk(acked, 'not acked: not on disk, not yet delivered')
+  for (const e of held) e.receipt.settle(1)
+  await new Promise(resolve => setTimeout(resolve, 10))
+  t.ok(acked, 'acked once delivered')
+  await buffer.close()
+})

@@ -242,7 +242,11 @@ class Gen {
     for (let i = 0; i < n; i++) { if (r.chance(0.6)) this.raw(0xd6, 0x70, u32be(r.range(1, id))); else this.value(depth + 1) }
   }
 
-  nest (d: number): void { for (let i = 0; i < d; i++) this.raw(this.rng.chance(0.5) ? 0x91 : Buffer.from([0x81, 0xa1, 0x6b])); this.raw(0x01) }
+  nest (d: number): void {
+    const b: number[] = []
+    for (let i = 0; i < d; i++) { if (this.rng.chance(0.5)) b.push(0x91); else b.push(0x81, 0xa1, 0x6b) }
+    this.raw(Buffer.from(b), 0x01)
+  }
 
   time (): void {
     const r = this.rng.int(10)
@@ -301,8 +305,8 @@ export function gzipFrame (rng: Prng, corpus: Corpus, maxInflate: number): { nam
     truncated: () => good.subarray(0, rng.int(good.length)),
     'trailing-garbage': () => Buffer.concat([good, rng.bytes(rng.range(1, 32))]),
     'second-member-corrupt': () => { const c = Buffer.from(good); c[rng.range(10, c.length - 1)] ^= 0xff; return Buffer.concat([good, c]) },
-    'bomb-zeros': () => gzipSync(Buffer.alloc(maxInflate + 1 + rng.int(1024))),
-    'bomb-entries': () => gzipSync(Buffer.concat(Array.from({ length: Math.ceil((maxInflate + 1) / payload.length) }, () => payload))),
+    'bomb-zeros': () => bomb(`zeros ${maxInflate}`, () => Buffer.alloc(maxInflate + 1)),
+    'bomb-entries': () => bomb(`entries ${maxInflate} ${corpus.payloads.indexOf(payload)}`, () => Buffer.concat(Array.from({ length: Math.ceil((maxInflate + 1) / payload.length) }, () => payload))),
     'not-msgpack': () => gzipSync(rng.bytes(rng.range(1, 256))),
     empty: () => Buffer.alloc(0),
     'raw-deflate': () => good.subarray(10, good.length - 8), // the deflate stream without gzip header and trailer
@@ -311,6 +315,14 @@ export function gzipFrame (rng: Prng, corpus: Corpus, maxInflate: number): { nam
   const z = variants[name]()
   const head = Buffer.from([0x93, 0xa8, ...Buffer.from('fuzz.gzp'), 0xc6])
   return { name, bytes: Buffer.concat([head, u32be(z.length), z, encode({ compressed: 'gzip', chunk: `gz${rng.u32()}` })]) }
+}
+
+const bombs = new Map<string, Buffer>()
+/** Gzip bombs are the same every time: compress each once (6 MB each by default). */
+const bomb = (key: string, make: () => Buffer): Buffer => {
+  let z = bombs.get(key)
+  if (z === undefined) { z = gzipSync(make()); bombs.set(key, z) }
+  return z
 }
 
 /** [tag, ...] messages whose record, entries, packed payload, options or gzip payload nest `depth` arrays or maps. */
@@ -327,6 +339,19 @@ export function depthBomb (depth: number, where: 'record' | 'entries' | 'packed'
     case 'options': return Buffer.concat([Buffer.from([0x93]), tag, Buffer.from([0x90]), rec])
     case 'gzip': return Buffer.concat([Buffer.from([0x93]), tag, bin(gzipSync(entry)), encode({ compressed: 'gzip' })])
   }
+}
+
+/**
+ * A PackedForward frame whose one record is a chain of `levels` msgpackr
+ * structured-clone ids, each an array of two pointers to the one before:
+ * about 15 bytes per level on the wire, 2^levels elements once decoded and
+ * re-encoded.
+ */
+export function dagFrame (levels: number): Buffer {
+  const parts: Buffer[] = [Buffer.from([0x92, 0x01, 0x81, 0xa1, 0x61, 0xdc, levels >> 8, levels & 0xff]), Buffer.from([0xd6, 0x69]), u32be(1), Buffer.from([0x92, 0x00, 0x00])]
+  for (let k = 2; k <= levels; k++) parts.push(Buffer.from([0xd6, 0x69]), u32be(k), Buffer.from([0x92, 0xd6, 0x70]), u32be(k - 1), Buffer.from([0xd6, 0x70]), u32be(k - 1))
+  const payload = Buffer.concat(parts)
+  return Buffer.concat([Buffer.from([0x92, 0xa8, ...Buffer.from('fuzz.dag'), 0xc6]), u32be(payload.length), payload])
 }
 
 // ---- the oracle: one connection, as the server handles it ----
