@@ -4,8 +4,9 @@
  *   sender ──Forward+ack──▶ [sidecar] ──Forward+ack──▶ receiver
  *
  * For 1, 100 and 1000 records per message, the same sender first sends
- * straight to the receiver (the ceiling), then through the sidecar, in the
- * same run; it prints records/s for both and their ratio.
+ * straight to the receiver (the ceiling), then through the sidecar, then
+ * through the sidecar with its disk buffer on (acks once on disk), in the
+ * same run; it prints records/s for each and the ratios to the ceiling.
  * The records are real HDFS lines from ../shared/datasets/hdfs_loglead_2pct
  * (FLUENT_ANOMALY_DATASETS to point elsewhere).
  *
@@ -14,7 +15,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import net from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -43,8 +45,12 @@ async function receiver (): Promise<void> {
   process.stdin.on('data', () => process.stdout.write(JSON.stringify({ received: n }) + '\n'))
 }
 
-async function sidecar (downstream: number): Promise<void> {
-  const config = parseConfig({ input: { forward: { port: 0 } }, output: { forward: { port: downstream } }, admin: { enabled: false }, log: { level: 'warn' } })
+/** The sidecar; with `bufferDir`, the disk buffer on there (fsync interval, as config/default.yaml). */
+async function sidecar (downstream: number, bufferDir?: string): Promise<void> {
+  const config = parseConfig({
+    input: { forward: { port: 0 } }, output: { forward: { port: downstream } }, admin: { enabled: false }, log: { level: 'warn' },
+    ...(bufferDir === undefined ? {} : { buffer: { enabled: true, path: bufferDir, fsync: 'interval' } }),
+  })
   const sc = createSidecar(config)
   const { forward } = await sc.start()
   process.stdout.write(JSON.stringify({ port: forward.port }) + '\n')
@@ -122,22 +128,31 @@ async function orchestrate (): Promise<void> {
     const { port: scPort } = await sc.first
     const through = await start(['sender', String(scPort), String(c.perMessage), String(c.total), String(c.window)]).first
     sc.child.kill('SIGTERM')
+    const bufferDir = mkdtempSync(join(tmpdir(), 'fa-bench-buffer-'))
+    const sb = start(['sidecar', String(rxPort), bufferDir])
+    const { port: sbPort } = await sb.first
+    const buffered = await start(['sender', String(sbPort), String(c.perMessage), String(c.total), String(c.window)]).first
+    sb.child.kill('SIGTERM')
     rx.child.kill('SIGTERM')
+    await new Promise(resolve => sb.child.once('exit', resolve))
+    rmSync(bufferDir, { recursive: true, force: true })
     const dRate = direct.records / direct.secs
     const sRate = through.records / through.secs
-    rows.push(`| ${c.perMessage} | ${c.total.toLocaleString('en-US')} | ${Math.round(dRate).toLocaleString('en-US')} | ${Math.round(sRate).toLocaleString('en-US')} | ${(sRate / dRate).toFixed(2)} | ${through.p50.toFixed(2)} / ${through.p99.toFixed(2)} |`)
-    process.stderr.write(`records/message=${c.perMessage}: direct ${Math.round(dRate)} rec/s, through sidecar ${Math.round(sRate)} rec/s\n`)
+    const bRate = buffered.records / buffered.secs
+    const n = (x: number): string => Math.round(x).toLocaleString('en-US')
+    rows.push(`| ${c.perMessage} | ${c.total.toLocaleString('en-US')} | ${n(dRate)} | ${n(sRate)} | ${(sRate / dRate).toFixed(2)} | ${through.p50.toFixed(2)} / ${through.p99.toFixed(2)} | ${n(bRate)} | ${(bRate / dRate).toFixed(2)} | ${buffered.p50.toFixed(2)} / ${buffered.p99.toFixed(2)} |`)
+    process.stderr.write(`records/message=${c.perMessage}: direct ${Math.round(dRate)} rec/s, through sidecar ${Math.round(sRate)} rec/s, with disk buffer ${Math.round(bRate)} rec/s\n`)
   }
   process.stdout.write([
-    '| records/message | records | direct (ceiling) rec/s | through sidecar rec/s | ratio | sidecar ack latency p50 / p99 ms |',
-    '|---:|---:|---:|---:|---:|---:|',
+    '| records/message | records | direct (ceiling) rec/s | through sidecar rec/s | ratio | sidecar ack latency p50 / p99 ms | with disk buffer rec/s | ratio | ack latency p50 / p99 ms |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...rows,
   ].join('\n') + '\n')
 }
 
 switch (role) {
   case 'receiver': await receiver(); break
-  case 'sidecar': await sidecar(Number(process.argv[3])); break
+  case 'sidecar': await sidecar(Number(process.argv[3]), process.argv[4]); break
   case 'sender': await sender(Number(process.argv[3]), Number(process.argv[4]), Number(process.argv[5]), Number(process.argv[6])); process.exit(0); break
   default: await orchestrate(); process.exit(0)
 }
