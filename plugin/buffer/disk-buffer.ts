@@ -8,16 +8,20 @@
  *   append(tag, entries) ─encode─▶ frame ─queue─▶ writev (one per event-loop turn) ─fsync (policy)─▶ durable: ack upstream
  *                                   │
  *   each record settles downstream ─┴▶ consumed(segment, n) ─ every record of a sealed segment settled ─▶ delete the file
+ *   a whole chunk delivered ─▶ delivered(segment, index) ─▶ its index appended to segment-N.fab.acks
  *
- *   start: recover() ─ old segments, frame by frame (CRC checked, a torn tail ends the segment) ─▶ replayed chunks
+ *   start: recover() ─ old segments, frame by frame (CRC checked, a torn tail ends the segment),
+ *                      minus the chunks listed in their .acks ─▶ replayed chunks
  *
  * Segment file: 8 bytes "FABUF001", then frames: u32 LE payload length,
  * u32 LE CRC-32 of the payload, payload = msgpack [tag, [[time, record, metadata?], ...]]
  * (codec.ts: EventTime stays ext type 0). A segment is sealed at
  * `segmentSize` bytes; a sealed segment is deleted once every record in it
- * settled downstream. Records of a segment that was only partly delivered
- * before a crash are replayed whole: duplicates are possible, loss is not
- * (`buffer_replayed_records_total` counts them).
+ * settled downstream. The `.acks` file beside a segment lists (u32 LE) the
+ * chunks of it that were wholly delivered; it is written without fsync, so
+ * after a crash the chunks delivered in its last moments, and chunks only
+ * partly delivered, are replayed again: duplicates are possible, loss is not
+ * (`buffer_replayed_records_total` counts what was replayed).
  *
  * fsync policy: `always` (fsync before the ack: survives power loss, slowest),
  * `interval` (ack once written to the OS, fsync every `fsyncIntervalMs`:
@@ -27,7 +31,7 @@
  */
 import { EventEmitter } from 'node:events'
 import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { open, type FileHandle } from 'node:fs/promises'
+import { appendFile, open, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { crc32 } from 'node:zlib'
 import { decode, encode } from '../forward/codec.js'
@@ -46,7 +50,7 @@ export interface DiskBufferOptions {
   fsyncIntervalMs: number
 }
 
-export interface RecoveredChunk { segment: Segment, tag: string, entries: Entry[] }
+export interface RecoveredChunk { segment: Segment, index: number, tag: string, entries: Entry[] }
 
 export interface DiskBufferEvents {
   /** Bytes fell below the low-water mark (90 % of maxSize) after `full`. */
@@ -64,8 +68,11 @@ export class Segment {
   records = 0
   settled = 0
   bytes = 0
+  /** Chunks appended (the next chunk's index). */
+  chunks = 0
   sealed = false
   constructor (readonly seq: number, readonly path: string) {}
+  get acksPath (): string { return `${this.path}.acks` }
   get done (): boolean { return this.sealed && this.settled >= this.records }
 }
 
@@ -89,6 +96,10 @@ export class DiskBuffer extends EventEmitter<DiskBufferEvents> {
   private wasFull = false
   private closed = false
   private readonly lockPath: string
+  /** Delivered chunk indexes waiting to be appended to their segment's .acks file. */
+  private readonly acks = new Map<Segment, number[]>()
+  private acksScheduled = false
+  private acksWriting: Promise<void> | undefined
   /** Counters the sidecar exposes as metrics. */
   readonly stats = { appendedRecords: 0, replayedRecords: 0, corruptFrames: 0, writeErrors: 0, deletedSegments: 0 }
 
@@ -107,7 +118,10 @@ export class DiskBuffer extends EventEmitter<DiskBufferEvents> {
     }
     const b = new DiskBuffer(opts)
     b.lock()
-    for (const f of readdirSync(opts.dir)) {
+    const files = readdirSync(opts.dir)
+    for (const f of files) {
+      // an .acks file whose segment was deleted (a crash between the two removals)
+      if (f.endsWith('.fab.acks') && !files.includes(f.slice(0, -'.acks'.length))) rmSync(join(opts.dir, f), { force: true })
       const m = SEGMENT_RE.exec(f)
       if (m === null) continue
       const seq = Number(m[1])
@@ -159,7 +173,9 @@ export class DiskBuffer extends EventEmitter<DiskBufferEvents> {
     for (const s of old) {
       let data: Buffer
       try { data = readFileSync(s.path) } catch { this.stats.corruptFrames++; continue }
-      const chunks: Array<{ tag: string, entries: Entry[] }> = []
+      const chunks: Array<{ index: number, tag: string, entries: Entry[] }> = []
+      const delivered = readAcks(s.acksPath)
+      let index = 0
       let off = MAGIC.length
       if (!data.subarray(0, MAGIC.length).equals(MAGIC)) {
         if (data.length > 0) this.stats.corruptFrames++
@@ -173,14 +189,15 @@ export class DiskBuffer extends EventEmitter<DiskBufferEvents> {
         const payload = data.subarray(off + FRAME_HEADER, end)
         const chunk = crc32(payload) === data.readUInt32LE(off + 4) ? decodeChunk(payload) : undefined
         if (chunk === undefined) { this.stats.corruptFrames++; break }
-        chunks.push(chunk)
+        if (!delivered.has(index)) chunks.push({ index, ...chunk })
+        index++
         off = end
       }
       for (const c of chunks) s.records += c.entries.length
       this.maybeDelete(s) // nothing readable in it
       for (const c of chunks) {
         this.stats.replayedRecords += c.entries.length
-        yield { segment: s, tag: c.tag, entries: c.entries }
+        yield { segment: s, index: c.index, tag: c.tag, entries: c.entries }
       }
     }
   }
@@ -190,7 +207,7 @@ export class DiskBuffer extends EventEmitter<DiskBufferEvents> {
    * `consumed`) and a promise that resolves once it is durable under the
    * fsync policy, or rejects with BUFFER_IO.
    */
-  append (tag: string, entries: readonly Entry[]): { segment: Segment, durable: Promise<void> } {
+  append (tag: string, entries: readonly Entry[]): { segment: Segment, index: number, durable: Promise<void> } {
     if (this.closed) throw new FluentAnomalyError('BUFFER_IO', 'the buffer is closed')
     const payload = encode([tag, entries.map(e => e.metadata === undefined ? [e.time, e.record] : [e.time, e.record, e.metadata])])
     const frame = Buffer.allocUnsafe(FRAME_HEADER + payload.length)
@@ -199,21 +216,44 @@ export class DiskBuffer extends EventEmitter<DiskBufferEvents> {
     payload.copy(frame, FRAME_HEADER)
     let s = this.active
     if (s === undefined || s.bytes + frame.length > this.opts.segmentSize) s = this.roll()
+    const index = s.chunks++
     s.records += entries.length
     s.bytes += frame.length
     this.totalBytes += frame.length
     this.stats.appendedRecords += entries.length
     const durable = new Promise<void>((resolve, reject) => this.queue.push({ segment: s, bytes: frame, resolve, reject }))
     if (!this.scheduled) { this.scheduled = true; setImmediate(() => { this.scheduled = false; void this.flush() }) }
-    return { segment: s, durable }
+    return { segment: s, index, durable }
   }
 
   /** `n` records of `segment` settled downstream. */
   consumed (segment: Segment, n: number): void {
     segment.settled += n
-    // the active segment fully delivered: seal it so its file goes, the next append starts a new one
-    if (segment === this.active && segment.settled >= segment.records) this.seal()
     this.maybeDelete(segment)
+  }
+
+  /** Every record of chunk `index` of `segment` was delivered: not to be replayed (unless a crash beats the .acks write). */
+  delivered (segment: Segment, index: number): void {
+    if (!this.segments.has(segment.seq)) return // already deleted: nothing to replay anyway
+    let list = this.acks.get(segment)
+    if (list === undefined) { list = []; this.acks.set(segment, list) }
+    list.push(index)
+    if (!this.acksScheduled) { this.acksScheduled = true; setImmediate(() => { this.acksScheduled = false; void this.writeAcks() }) }
+  }
+
+  private async writeAcks (): Promise<void> {
+    while (this.acksWriting !== undefined) await this.acksWriting
+    const batch = [...this.acks]
+    this.acks.clear()
+    this.acksWriting = (async () => {
+      for (const [seg, list] of batch) {
+        if (!this.segments.has(seg.seq)) continue
+        const b = Buffer.allocUnsafe(4 * list.length)
+        list.forEach((x, i) => b.writeUInt32LE(x, 4 * i))
+        await appendFile(seg.acksPath, b).catch(() => { /* only more duplicates after a crash */ })
+      }
+    })().finally(() => { this.acksWriting = undefined })
+    await this.acksWriting
   }
 
   /** Seal the active segment (no more appends to it) and start the next. */
@@ -246,7 +286,9 @@ export class DiskBuffer extends EventEmitter<DiskBufferEvents> {
     this.segments.delete(s.seq)
     this.totalBytes -= s.bytes
     this.stats.deletedSegments++
+    this.acks.delete(s)
     rmSync(s.path, { force: true })
+    rmSync(s.acksPath, { force: true })
     if (this.wasFull && this.totalBytes < this.opts.maxSize * 0.9) {
       this.wasFull = false
       this.emit('drain')
@@ -332,6 +374,7 @@ export class DiskBuffer extends EventEmitter<DiskBufferEvents> {
     this.closed = true
     clearInterval(this.fsyncTimer)
     await this.flush()
+    await this.writeAcks()
     this.seal()
     for (const s of [...this.files.keys()]) await this.closeFile(s)
     rmSync(this.lockPath, { force: true })
@@ -354,6 +397,15 @@ function decodeChunk (payload: Uint8Array): { tag: string, entries: Entry[] } | 
   } catch {
     return undefined
   }
+}
+
+/** Chunk indexes listed in a segment's .acks file (none when it is missing; a torn last entry is ignored). */
+function readAcks (path: string): Set<number> {
+  const out = new Set<number>()
+  let b: Buffer
+  try { b = readFileSync(path) } catch { return out }
+  for (let i = 0; i + 4 <= b.length; i += 4) out.add(b.readUInt32LE(i))
+  return out
 }
 
 function alive (pid: number): boolean {

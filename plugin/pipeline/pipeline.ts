@@ -56,13 +56,14 @@ export class Pipeline extends EventEmitter {
   submit (tag: string, entries: Entry[]): Acknowledgement {
     const buffer = this.opts.buffer
     if (buffer === undefined || entries.length === 0) return this.feed(tag, entries, undefined)
-    let appended: { segment: Segment, durable: Promise<void> }
+    let appended: { segment: Segment, index: number, durable: Promise<void> }
     try {
       appended = buffer.append(tag, entries)
     } catch {
       return this.feed(tag, entries, undefined) // buffer closed (shutting down): ack on delivery
     }
     const receipt = this.feed(tag, entries, appended.segment)
+    void receipt.whenDone().then(() => buffer.delivered(appended.segment, appended.index))
     // on disk: ack now; a failed write (counted, logged by the sidecar): ack when delivered
     return { whenDone: () => appended.durable.catch(() => receipt.whenDone()) }
   }
@@ -80,7 +81,8 @@ export class Pipeline extends EventEmitter {
     for (const chunk of buffer.recover()) {
       while (this.full && !this.closing) await this.room()
       if (this.closing) break // the rest stays on disk for the next start
-      this.feed(chunk.tag, chunk.entries, chunk.segment)
+      const receipt = this.feed(chunk.tag, chunk.entries, chunk.segment)
+      void receipt.whenDone().then(() => buffer.delivered(chunk.segment, chunk.index))
       n += chunk.entries.length
     }
     return n
