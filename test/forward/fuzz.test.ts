@@ -101,19 +101,19 @@ const PROPERTIES = [
   'decoder makes progress',
   'buffer bounded by max_frame_size',
   // BUG (found by this test, not fixed here): an options.chunk that is not a
-  // str or bin (int, nil, map ...) is accepted, then encodeAck throws inside
-  // the promise callback in server.ts submit(): unhandled rejection, the
-  // sidecar exits. See "reproduction:" tests below.
-  'the ack of an accepted chunk can be written',
+  // str or bin (int, nil, map, EventTime ...) is accepted, then encodeAck
+  // throws inside the promise callback in server.ts submit(): unhandled
+  // rejection, the sidecar exits. See "reproduction:" tests below.
+  'options.chunk of an accepted frame is a string or bytes, and its ack can be written',
   // BUG (found by this test, not fixed here): records that msgpackr decodes
   // but the output cannot encode: nesting deeper than ~1,440 (msgpackr
   // decodes up to ~4,400), BigInt (ext 0x42) wider than 64 bits, cycles
   // built with msgpackr's structured-clone ext 0x69/0x70. ForwardClient.seal
   // throws in a setImmediate: uncaught exception, the sidecar exits.
   'accepted entries can be re-emitted',
-  // BUG (found by this test, not fixed here): ext 0x69/0x70 make a DAG: a
-  // 480-byte frame re-encodes to 2^30 elements (memory is not bounded by
-  // max_frame_size as the README says).
+  // BUG (found by this test, not fixed here): ext 0x69/0x70 also make DAGs:
+  // the 583-byte dagFrame(30) is accepted and re-encodes to about 2^31
+  // elements (memory is not bounded by max_frame_size, as the README says it is).
   'memory bounded: re-emitted size within MAX_GROWTH x input',
   'same outcome however the bytes are split',
   'decoder state does not leak between inputs',
@@ -149,7 +149,8 @@ t.test('in process: seeded hostile inputs through the decoder, whole and split',
     const split = runConnection(input.bytes, limits, cutsFor(forInput(SEED, input.index, 0x5b1), input.bytes.length))
     const ms = performance.now() - t0
     if (ms > slowest.ms) slowest = { ms, what: `#${input.index} ${input.kind} ${input.name} (${input.bytes.length} bytes)` }
-    for (const v of [...whole.violations, ...split.violations]) violate(input, v.property, v.detail)
+    const inWhole = new Set(whole.violations.map(v => v.property))
+    for (const v of [...whole.violations, ...split.violations.filter(v => !inWhole.has(v.property))]) violate(input, v.property, v.detail)
     const key = (o: Outcome): string => JSON.stringify([o.frames, o.digest, o.fatal, o.skipped, o.accepted, o.rejected])
     if (key(whole) !== key(split)) violate(input, 'same outcome however the bytes are split', `whole ${key(whole)} vs split ${key(split)}`)
     const r = input.index % refs.length
@@ -188,7 +189,8 @@ interface SidecarProcess {
   pid: number
   exited: () => { code: number | null, signal: string | null } | undefined
   exit: Promise<void>
-  output: () => string
+  /** stderr (where a crash's stack goes) and the last log lines. */
+  output: () => { stderr: string, log: string }
   metrics: () => Promise<Record<string, number>>
   stop: () => Promise<number | null>
   kill: () => Promise<void>
@@ -199,20 +201,21 @@ async function spawnSidecar (config: Record<string, unknown>): Promise<SidecarPr
   writeFileSync(file, JSON.stringify(config)) // JSON is YAML
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'plugin/cli/main.ts'), 'serve', '--config', file], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
+  let err = ''
   child.stdout.on('data', d => { out += String(d) })
-  child.stderr.on('data', d => { out += String(d) })
+  child.stderr.on('data', d => { err += String(d) })
   let status: { code: number | null, signal: string | null } | undefined
   const exit = new Promise<void>(resolve => child.on('exit', (code, signal) => { status = { code, signal }; resolve() }))
   await Promise.race([exit, waitFor(() => out.includes('forward input listening'), 30_000)])
   const m = /"listen":"[^"]*:(\d+)".*"admin":"[^"]*:(\d+)"/.exec(out)
-  if (m === null) throw new Error(`sidecar did not start: ${out.slice(-2000)}`)
+  if (m === null) throw new Error(`sidecar did not start: ${out.slice(-2000)}${err.slice(-2000)}`)
   const admin = Number(m[2])
   return {
     port: Number(m[1]),
     pid: child.pid as number,
     exited: () => status,
     exit,
-    output: () => out.slice(-3000),
+    output: () => ({ stderr: err.split('\n').filter(l => !/^\s+at /.test(l) || l.includes('/plugin/')).join('\n').slice(-2000), log: out.split('\n').slice(-4).join('\n') }),
     metrics: async () => {
       const text = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text()
       const series: Record<string, number> = {}
@@ -246,7 +249,7 @@ const goodRecord = (seq: number): Record<string, unknown> => ({ log: lines[seq %
 
 interface Good { client: FluentClient, sent: Array<{ seq: number, record: Record<string, unknown>, sec: number, nsec: number }>, acks: Array<Promise<void>>, errors: string[] }
 function goodClient (port: number, prefix: string): Good {
-  const client = new FluentClient(prefix, { socket: { host: '127.0.0.1', port }, ack: { ackTimeout: 20_000 }, eventMode: 'PackedForward', flushInterval: 5 })
+  const client = new FluentClient(prefix, { socket: { host: '127.0.0.1', port, disableReconnect: true }, ack: { ackTimeout: 20_000 }, eventMode: 'PackedForward', flushInterval: 5 })
   const g: Good = { client, sent: [], acks: [], errors: [] }
   client.socketOn(FluentSocketEvent.ERROR, (e: Error) => { g.errors.push(e.message) })
   return g
@@ -256,8 +259,12 @@ const emit = (g: Good, label: string, seq: number): void => {
   const sec = 1_700_000_000 + seq
   const nsec = (seq * 7919) % 1_000_000_000
   g.sent.push({ seq, record, sec, nsec })
-  g.acks.push(g.client.emit(label, record, new LoggerEventTime(sec, nsec)))
+  const ack = g.client.emit(label, record, new LoggerEventTime(sec, nsec))
+  ack.catch(() => {}) // read through allSettled; a dead sidecar must not become an unhandled rejection here
+  g.acks.push(ack)
 }
+/** Drop the client whatever state the sidecar is in (pending events rejected, no reconnect timers left). */
+const shut = async (g: Good): Promise<void> => { await Promise.race([g.client.shutdown().catch(() => {}), sleep(3000)]) }
 const settled = async (acks: Array<Promise<void>>, sc: SidecarProcess): Promise<PromiseSettledResult<void>[] | 'sidecar exited'> =>
   await Promise.race([Promise.allSettled(acks), sc.exit.then(() => 'sidecar exited' as const)])
 
@@ -305,12 +312,20 @@ t.test('over TCP: an acked client is unharmed while 200 bad connections hit a si
   const config = sidecarConfig(rx.port)
   const limits = limitsOf(config)
   const sc = await spawnSidecar(config)
-  t.teardown(async () => { await sc.stop(); await rx.close() })
+  const clients: Good[] = []
+  const open: Array<Awaited<ReturnType<typeof sendBad>> & { plan: Plan }> = []
+  t.teardown(async () => {
+    for (const c of open) c.sock.destroy()
+    for (const g of clients) await shut(g)
+    await sc.stop()
+    await rx.close()
+  })
   const storm = plans(limits)
   t.comment(`bad connections: ${storm.filter(p => p.kind === 'capture mutation').length} mutated captures, ${storm.filter(p => p.kind === 'random bytes').length} random; ${storm.filter(p => p.how === 'whole').length} whole, ${storm.filter(p => p.how === 'split').length} split, ${storm.filter(p => p.how === 'slow').length} slow`)
   const suspects = storm.filter(p => p.predicted.violations.length > 0).map(p => ({ index: p.index, violations: p.predicted.violations.map(v => v.detail), bytes: hex(p.bytes) }))
 
   const good = goodClient(sc.port, 'fuzz')
+  clients.push(good)
   let storming = true
   const sender = (async () => {
     for (let seq = 0; storming || seq < 200;) {
@@ -319,7 +334,6 @@ t.test('over TCP: an acked client is unharmed while 200 bad connections hit a si
       if (sc.exited() !== undefined) return
     }
   })()
-  const open: Array<Awaited<ReturnType<typeof sendBad>> & { plan: Plan }> = []
   const misjudged: string[] = []
   let next = 0
   await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
@@ -370,6 +384,7 @@ t.test('over TCP: an acked client is unharmed while 200 bad connections hit a si
 
   for (const c of open) c.sock.destroy()
   const fresh = goodClient(sc.port, 'fresh')
+  clients.push(fresh)
   for (let seq = 0; seq < 20; seq++) emit(fresh, 'after', seq)
   const freshResults = await settled(fresh.acks, sc)
   t.ok(freshResults !== 'sidecar exited' && freshResults.every(r => r.status === 'fulfilled'), 'after the storm a fresh connection is acked')
@@ -379,7 +394,8 @@ t.test('over TCP: an acked client is unharmed while 200 bad connections hit a si
     const hwm = Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(status, 'utf8'))?.[1]) * 1024
     t.ok(hwm < 1024 * 2 ** 20, `sidecar peak rss ${(hwm / 2 ** 20).toFixed(0)} MiB (< 1024 MiB)`)
   }
-  await Promise.race([Promise.all([good.client.disconnect(), fresh.client.disconnect()]), sleep(5000)])
+  await shut(good)
+  await shut(fresh)
   t.equal(await sc.stop(), 0, 'and it stops cleanly on SIGTERM')
 })
 
@@ -397,7 +413,7 @@ const REPRODUCTIONS: Array<{ name: string, bytes: Buffer }> = [
   { name: 'record nested 2,000 arrays deep (msgpackr decodes ~4,400, encodes ~1,440)', bytes: Buffer.concat([h('93 aa 66757a7a2e6372617368 01 81 a1 61'), Buffer.alloc(2000, 0x91), h('01')]) },
   { name: 'BigInt wider than 64 bits (msgpackr ext 0x42) in a record', bytes: h('93 aa 66757a7a2e6372617368 01 81 a1 61 d8 42 7fffffffffffffffffffffffffffffff') },
   { name: 'cyclic record from msgpackr structured-clone ext 0x69/0x70 in a PackedForward payload', bytes: h('92 aa 66757a7a2e6372617368 c4 12 92 01 81 a1 61 d6 69 00000001 91 d6 70 00000001') },
-  // BUG: a 346-byte frame re-encodes to 16 MiB, over the downstream's max_frame_size: the chunk is refused and resent forever, records behind it are never acked.
+  // BUG: a 431-byte frame re-encodes to 16 MiB, over the downstream's max_frame_size: the chunk is refused and resent forever, records behind it are never acked.
   { name: `structured-clone DAG of 22 levels (${dagFrame(22).length} bytes in, 16 MiB out)`, bytes: dagFrame(22) },
 ]
 
@@ -415,13 +431,14 @@ t.test('reproduction: bugs found by this test, each against a running sidecar', 
       sock.write(r.bytes)
       const good = goodClient(running.port, 'repro')
       emit(good, `after${i}`, 0)
+      // 5 s: a liveness bound (an ack takes milliseconds here), so that a stalled output fails instead of waiting out ack_timeout.
       const acked = await Promise.race([good.acks[0].then(() => true, () => false), running.exit.then(() => false), sleep(5000).then(() => false)])
       await Promise.race([running.exit, sleep(300)]) // an ack callback that throws does so right after the downstream ack
       // BUG (found by this test, not fixed here): each of these inputs kills the sidecar or stalls its output.
       t.equal(running.exited(), undefined, 'the sidecar process is still running', { bytes: hex(r.bytes), output: running.output() })
       t.ok(acked, 'a good record sent after it is delivered and acked')
       sock.destroy()
-      await Promise.race([good.client.disconnect(), sleep(2000)])
+      await shut(good)
       if (!acked && running.exited() === undefined) { await running.kill(); sc = undefined } // a stalled output would stall the next case too
     })
   }

@@ -16,7 +16,9 @@
  *   server does later with what it accepted: write `{"ack": chunk}` and
  *   re-encode the entries for the downstream (plugin/forward/client.ts seal).
  *   It checks the properties on the way and predicts the counters the real
- *   server must show, which the TCP test compares with /metrics.
+ *   server must show, which the TCP test compares with /metrics. When
+ *   server.ts or client.ts change what they do with a frame, change it here
+ *   too: the TCP test fails while the two disagree.
  */
 import { createHash } from 'node:crypto'
 import { readdirSync, readFileSync } from 'node:fs'
@@ -115,7 +117,7 @@ function headerAt (b: Uint8Array, p: number): Header | undefined {
   return { at: p, kind, width: w, len: u(w), body: p + 1 + w + (kind === 'ext' ? 1 : 0) }
 }
 
-/** Fixed sizes (type byte included) of c0..df scalars; 0 where headerAt applies or the byte is unused. */
+/** Sizes (type byte included) of the fixed-size types among c0..df; any other byte that headerAt does not read counts 1. */
 const FIXED: Record<number, number> = { 0xc0: 1, 0xc2: 1, 0xc3: 1, 0xca: 5, 0xcb: 9, 0xcc: 2, 0xcd: 3, 0xce: 5, 0xcf: 9, 0xd0: 2, 0xd1: 3, 0xd2: 5, 0xd3: 9, 0xd4: 3, 0xd5: 4, 0xd6: 6, 0xd7: 10, 0xd8: 18 }
 
 /** Every str/bin/ext/array/map header in `b`, walking tokens in order (resyncs one byte on garbage). */
@@ -460,8 +462,14 @@ function noteThrow (out: Outcome, e: unknown): void {
 function submit (out: Outcome, limits: Limits, options: ForwardOptions, entries: Entry[], rejected: number, inBytes: number): void {
   out.rejected += rejected
   out.accepted += entries.length
-  if (options.chunk !== undefined) {
-    try { encodeAck(options.chunk) } catch (e) { out.violations.push({ property: 'the ack of an accepted chunk can be written', detail: `chunk ${typeof options.chunk}: ${errText(e)}` }) }
+  const chunk: unknown = options.chunk
+  if (chunk !== undefined) {
+    const property = 'options.chunk of an accepted frame is a string or bytes, and its ack can be written'
+    const type = chunk === null ? 'nil' : typeof chunk === 'object' ? (chunk as object).constructor.name : typeof chunk
+    try {
+      encodeAck(chunk as string)
+      if (typeof chunk !== 'string' && !(chunk instanceof Uint8Array)) out.violations.push({ property, detail: `chunk is ${type}` })
+    } catch (e) { out.violations.push({ property, detail: `chunk is ${type}: ${errText(e)}` }) }
   }
   if (entries.length === 0) return
   const wire = entries.map(e => limits.retainMetadata && e.metadata !== undefined ? [[e.time, e.metadata], e.record] : [e.time, e.record])
