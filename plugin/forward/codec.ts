@@ -22,6 +22,18 @@ addExtension({
   unpack (buf: Uint8Array) { return EventTime.fromBuffer(buf) },
 })
 
+// msgpackr decodes its own extension types (0x42 BigInt beyond 64 bits, 0x65
+// Error, 0x69 / 0x70 structured-clone ids and pointers, 0x73 Set, 0x74 typed
+// arrays, 0x78 RegExp, 0x62 ArrayBuffer) whatever the options. None is part
+// of the Forward protocol, and from a peer they are an attack: pointers build
+// cycles and DAGs that re-encode into unbounded output or overflow the stack
+// (found by test/forward/fuzz.test.ts). A frame holding one fails to decode
+// (FWD_MALFORMED / FWD_BAD_MESSAGE). Ext 0 (EventTime) and -1 (timestamp) stay.
+export const FOREIGN_EXTENSION_TYPES = [0x42, 0x62, 0x65, 0x69, 0x70, 0x73, 0x74, 0x78] as const
+for (const type of FOREIGN_EXTENSION_TYPES) {
+  addExtension({ type, unpack () { throw new Error(`msgpack extension type 0x${type.toString(16)} is not part of the Forward protocol`) } } as unknown as Parameters<typeof addExtension>[0])
+}
+
 // 'auto' (number when safe, BigInt beyond) is supported by msgpackr's
 // unpack.js but missing from its .d.ts, hence the cast below.
 const options = {

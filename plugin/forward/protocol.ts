@@ -71,13 +71,33 @@ export function toTime (t: unknown): Time | undefined {
   return undefined
 }
 
-/** Normalise one wire entry; undefined when its shape is wrong. */
+/**
+ * Deepest nesting of maps and arrays accepted in a record or its metadata.
+ * Real records (Kubernetes metadata included) stay under 10 levels; a deeper
+ * one is refused as a bad entry, because re-encoding a record nested a few
+ * thousand levels deep overflows the stack (found by the fuzz test).
+ */
+export const MAX_RECORD_DEPTH = 64
+
+/** True when `v` nests maps / arrays more than `left` levels deep. */
+function tooDeep (v: unknown, left: number): boolean {
+  if (typeof v !== 'object' || v === null || v instanceof Uint8Array || v instanceof EventTime) return false
+  if (left === 0) return true
+  if (Array.isArray(v)) {
+    for (const x of v) if (tooDeep(x, left - 1)) return true
+    return false
+  }
+  for (const k in v) if (tooDeep((v as Record<string, unknown>)[k], left - 1)) return true
+  return false
+}
+
+/** Normalise one wire entry; undefined when its shape is wrong (or it nests deeper than MAX_RECORD_DEPTH). */
 export function toEntry (e: unknown): Entry | undefined {
-  if (!Array.isArray(e) || e.length !== 2 || !isRecord(e[1])) return undefined
+  if (!Array.isArray(e) || e.length !== 2 || !isRecord(e[1]) || tooDeep(e[1], MAX_RECORD_DEPTH)) return undefined
   const head = e[0]
   if (Array.isArray(head)) {
     // Fluent Bit v2: [[time, metadata], record]
-    if (head.length !== 2 || !isRecord(head[1])) return undefined
+    if (head.length !== 2 || !isRecord(head[1]) || tooDeep(head[1], MAX_RECORD_DEPTH)) return undefined
     const time = toTime(head[0])
     return time === undefined ? undefined : { time, metadata: head[1], record: e[1] }
   }
@@ -97,9 +117,13 @@ export function unpackEntries (payload: Uint8Array): { entries: Entry[], rejecte
   return { entries, rejected }
 }
 
+/** The options map; undefined when it is not a map or its chunk id is not a string or bytes (it could not be acked). */
 function toOptions (v: unknown): ForwardOptions | undefined {
   if (v === undefined || v === null) return {}
-  return isRecord(v) ? v as ForwardOptions : undefined
+  if (!isRecord(v)) return undefined
+  const chunk = (v as { chunk?: unknown }).chunk
+  if (chunk !== undefined && typeof chunk !== 'string' && !(chunk instanceof Uint8Array)) return undefined
+  return v as ForwardOptions
 }
 
 /**
@@ -123,7 +147,7 @@ export function readClientFrame (frame: Uint8Array): ClientFrame {
   if (isArrayHeader(second)) {
     if (n > 3) return { kind: 'invalid', reason: `Forward mode with ${n} elements` }
     const options = n === 3 ? toOptions(decode(el(2))) : {}
-    if (options === undefined) return { kind: 'invalid', reason: 'options is not a map' }
+    if (options === undefined) return { kind: 'invalid', reason: 'options is not a map with a string chunk id' }
     const wire = decode(el(1)) as unknown[]
     const entries: Entry[] = []
     let rejected = 0
@@ -137,7 +161,7 @@ export function readClientFrame (frame: Uint8Array): ClientFrame {
   if (isStrHeader(second) || isBinHeader(second)) {
     if (n > 3) return { kind: 'invalid', reason: `PackedForward mode with ${n} elements` }
     const options = n === 3 ? toOptions(decode(el(2))) : {}
-    if (options === undefined) return { kind: 'invalid', reason: 'options is not a map' }
+    if (options === undefined) return { kind: 'invalid', reason: 'options is not a map with a string chunk id' }
     // Raw bytes whether the peer typed the payload as bin or (Fluentd) str.
     const payload = rawStrOrBin(frame, offs[1])
     if (payload === undefined) return { kind: 'invalid', reason: 'truncated payload' }
@@ -148,7 +172,7 @@ export function readClientFrame (frame: Uint8Array): ClientFrame {
   // Message mode: [tag, time, record, options?]
   if (n !== 3 && n !== 4) return { kind: 'invalid', reason: `Message mode with ${n} elements` }
   const options = n === 4 ? toOptions(decode(el(3))) : {}
-  if (options === undefined) return { kind: 'invalid', reason: 'options is not a map' }
+  if (options === undefined) return { kind: 'invalid', reason: 'options is not a map with a string chunk id' }
   const entry = toEntry([decode(el(1)), decode(el(2))])
   return entry === undefined
     ? { kind: 'events', mode: 'message', tag, options, entries: [], rejected: 1 }
