@@ -164,6 +164,7 @@ export const configSchema = z.object({
   }).strict().prefault({}),
   limits: z.object({
     max_pending_records: z.number().int().positive().default(100_000).describe('Records accepted and not yet durable downstream; above it the sidecar stops reading its sockets (backpressure reaches the senders).'),
+    max_memory: size().default(0).describe('Resident memory (RSS, sampled every 250 ms) above which the sidecar stops reading its sockets until it is back under 90 %; 0: no limit. Count the model: the default one needs about 250 MB.'),
     shutdown_grace: duration().default(10_000).describe('On SIGTERM, time to deliver pending records before exit (unacked chunks are resent by their senders).'),
   }).strict().prefault({}),
   log: z.object({

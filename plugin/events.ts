@@ -78,9 +78,9 @@ export const events = {
     t.log.warn({ remote, count, code: 'FWD_BAD_ENTRY' }, `skipped ${count} malformed entr${count === 1 ? 'y' : 'ies'}`)
   },
   chunkAcked (t: Telemetry): void { t.counters.inc('forward_acks_sent_total') },
-  backpressure (t: Telemetry, on: boolean, pending: number): void {
+  backpressure (t: Telemetry, on: boolean, pending: number, reason = 'max_pending_records'): void {
     t.counters.inc(on ? 'backpressure_engaged_total' : 'backpressure_released_total')
-    t.log.info({ pending }, on ? 'max_pending_records reached: pausing input sockets' : 'pending records drained: resuming input')
+    t.log.info({ pending, reason: on ? reason : undefined }, on ? `${reason} reached: pausing input sockets` : 'back under the limits: resuming input')
   },
   handshakeOk (t: Telemetry, remote: string, hostname: string): void {
     t.counters.inc('forward_handshakes_total', 1, { result: 'ok' })

@@ -45,9 +45,11 @@ export class Sidecar {
   constructor (readonly parts: SidecarParts) {
     const { config, telemetry } = parts
     this.client = new ForwardClient(config.output.forward, telemetry)
-    this.pipeline = new Pipeline(parts.stages ?? [new PassThroughStage()], this.client, { maxPending: config.limits.max_pending_records, buffer: parts.buffer })
+    this.pipeline = new Pipeline(parts.stages ?? [new PassThroughStage()], this.client, { maxPending: config.limits.max_pending_records, buffer: parts.buffer, maxMemory: config.limits.max_memory })
     this.server = new ForwardServer(config.input.forward, this.pipeline, telemetry)
     telemetry.counters.gauge('pipeline_pending_records', () => this.pipeline.pending)
+    telemetry.counters.gauge('process_resident_memory_bytes', () => process.memoryUsage.rss())
+    telemetry.counters.gauge('memory_limit_bytes', () => config.limits.max_memory)
     const b = parts.buffer
     if (b !== undefined) {
       telemetry.counters.gauge('buffer_bytes', () => b.bytes)

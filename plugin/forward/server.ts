@@ -34,7 +34,7 @@ export class ForwardServer {
    */
   constructor (readonly opts: ForwardInputConfig, readonly pipeline: Pipeline, readonly telemetry: Telemetry, readonly hooks: { helo?: () => HeloState } = {}) {
     telemetry.counters.gauge('forward_connections_open', () => this.connections.size)
-    pipeline.on('full', (pending: number) => { this.paused = true; events.backpressure(telemetry, true, pending) })
+    pipeline.on('full', (pending: number, reason?: string) => { this.paused = true; events.backpressure(telemetry, true, pending, reason) })
     pipeline.on('drain', () => {
       this.paused = false
       events.backpressure(telemetry, false, pipeline.pending)

@@ -21,7 +21,14 @@ export interface PipelineOptions {
   maxPending: number
   /** Acknowledge chunks once they are on disk here (and replay them after a crash). */
   buffer?: DiskBuffer
+  /** Resident memory (bytes, sampled every 250 ms) above which the input stops reading; 0 or absent: no limit. */
+  maxMemory?: number
+  /** How memory is read (tests): default process.memoryUsage.rss. */
+  readMemory?: () => number
 }
+
+/** Why the input stopped reading. */
+export type PressureReason = 'max_pending_records' | 'buffer.max_size' | 'limits.max_memory'
 
 /** What the input waits on before it acknowledges a chunk. */
 export interface Acknowledgement { whenDone: () => Promise<void> }
@@ -30,11 +37,18 @@ export class Pipeline extends EventEmitter {
   private inflight = 0
   private wasFull = false
   private closing = false
+  private rss = 0
+  private readonly memoryTimer: NodeJS.Timeout | undefined
   private readonly entry: (events: LogEvent[]) => void
 
   constructor (private readonly stages: Stage[], private readonly sink: Sink, private readonly opts: PipelineOptions) {
     super()
     opts.buffer?.on('drain', () => this.maybeDrain())
+    if ((opts.maxMemory ?? 0) > 0) {
+      this.rss = (opts.readMemory ?? process.memoryUsage.rss)()
+      this.memoryTimer = setInterval(() => this.sampleMemory(), 250)
+      this.memoryTimer.unref()
+    }
     let next: (events: LogEvent[]) => void = events => { sink.write(events) }
     for (let i = stages.length - 1; i >= 0; i--) {
       const stage = stages[i]
@@ -47,8 +61,29 @@ export class Pipeline extends EventEmitter {
 
   /** Events accepted and not yet durable. */
   get pending (): number { return this.inflight }
-  /** True while the input should stop reading: too many records in memory, or the disk buffer at its size limit. */
-  get full (): boolean { return this.inflight >= this.opts.maxPending || (this.opts.buffer?.full ?? false) }
+  /** True while the input should stop reading: too many records in memory, the disk buffer at its size limit, or the process over its memory limit. */
+  get full (): boolean { return this.pressure() !== undefined }
+
+  /** The first limit reached, if any. */
+  pressure (): PressureReason | undefined {
+    if (this.inflight >= this.opts.maxPending) return 'max_pending_records'
+    if (this.opts.buffer?.full === true) return 'buffer.max_size'
+    if ((this.opts.maxMemory ?? 0) > 0 && this.rss >= (this.opts.maxMemory as number)) return 'limits.max_memory'
+    return undefined
+  }
+
+  /** Resident memory at the last sample (0 without a memory limit). */
+  get residentMemory (): number { return this.rss }
+
+  private sampleMemory (): void {
+    this.rss = (this.opts.readMemory ?? process.memoryUsage.rss)()
+    const limit = this.opts.maxMemory as number
+    if (this.rss >= limit) {
+      if (!this.wasFull) { this.wasFull = true; this.opts.buffer?.markFull(); this.emit('full', this.inflight, 'limits.max_memory') }
+    } else if (this.rss < limit * 0.9) {
+      this.maybeDrain()
+    }
+  }
 
   async start (): Promise<void> { await this.sink.start?.() }
 
@@ -102,10 +137,11 @@ export class Pipeline extends EventEmitter {
       e.receipt = receipt
       events[i] = e
     }
-    if (this.full && !this.wasFull) {
+    const why = this.pressure()
+    if (why !== undefined && !this.wasFull) {
       this.wasFull = true
       this.opts.buffer?.markFull()
-      this.emit('full', this.inflight)
+      this.emit('full', this.inflight, why)
     }
     this.entry(events)
     return receipt
@@ -123,6 +159,7 @@ export class Pipeline extends EventEmitter {
 
   private maybeDrain (): void {
     if (!this.wasFull || this.inflight > this.opts.maxPending / 2 || (this.opts.buffer?.full ?? false)) return
+    if ((this.opts.maxMemory ?? 0) > 0 && this.rss >= (this.opts.maxMemory as number) * 0.9) return
     this.wasFull = false
     this.emit('drain')
   }
@@ -132,6 +169,7 @@ export class Pipeline extends EventEmitter {
     const t0 = Date.now()
     this.closing = true
     this.emit('closing')
+    clearInterval(this.memoryTimer)
     for (const s of this.stages) await s.flush?.()
     await this.sink.close(Math.max(0, graceMs - (Date.now() - t0)))
     for (const s of this.stages) await s.close?.()
