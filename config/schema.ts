@@ -72,6 +72,7 @@ export const forwardInput = z.object({
   max_decompressed_size: size().default(6 * 1024 * 1024).describe('Largest inflated CompressedPackedForward payload (gzip bomb guard).'),
   max_connections: z.number().int().positive().default(1024).describe('Connections beyond this are closed at once.'),
   idle_timeout: duration().default(0).describe('Close a connection silent for this long (0: never; Fluent Bit keeps idle keepalive connections).'),
+  frame_timeout: duration().default(60_000).describe('Close a connection that starts a frame and does not finish it within this long (slow senders; 0: never).'),
   tls: serverTls.prefault({}),
   security: inputSecurity.optional().describe('Secure forward (HELO/PING/PONG). Omit for none.'),
 }).strict()

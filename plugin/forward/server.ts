@@ -114,6 +114,8 @@ class Connection {
   private helo: HeloState | undefined
   private readonly pauses = new Set<PauseReason>()
   private busy = false
+  /** Armed while a frame is incomplete; reset by every completed frame (input.forward.frame_timeout). */
+  private frameTimer: NodeJS.Timeout | undefined
   pendingAcks = 0
 
   constructor (private readonly socket: net.Socket, private readonly remote: string, private readonly server: ForwardServer) {
@@ -121,6 +123,7 @@ class Connection {
     this.decoder = new FrameDecoder(o.max_frame_size)
     socket.setNoDelay(true)
     socket.on('data', chunk => this.onData(chunk))
+    socket.on('close', () => clearTimeout(this.frameTimer))
     socket.on('error', err => {
       // Peers drop connections all the time (Fluentd heartbeats, retries): debug only.
       server.telemetry.log.debug({ remote, err: err.message }, 'forward socket error')
@@ -154,13 +157,32 @@ class Connection {
       for (;;) {
         if (this.socket.destroyed) return
         const out = this.decoder.next()
-        if (out.kind === 'need-more') return
+        if (out.kind === 'need-more') { this.watchPartialFrame(); return }
         if (out.kind === 'error') { this.fail(out.error); return }
+        clearTimeout(this.frameTimer)
+        this.frameTimer = undefined
         await this.handleFrame(out.bytes)
       }
     } finally {
       this.busy = false
     }
+  }
+
+  /**
+   * A sender that starts a frame must finish it within frame_timeout (a
+   * slow-loris guard: idle_timeout alone is beaten by one byte a minute).
+   * Not while we stopped reading (backpressure): then the delay is ours.
+   */
+  private watchPartialFrame (): void {
+    const ms = this.server.opts.frame_timeout
+    if (ms <= 0 || this.decoder.buffered === 0 || this.frameTimer !== undefined) return
+    this.frameTimer = setTimeout(() => {
+      this.frameTimer = undefined
+      if (this.socket.destroyed || this.decoder.buffered === 0) return
+      if (this.pauses.size > 0) { this.watchPartialFrame(); return }
+      this.fail(new FluentAnomalyError('FWD_FRAME_TIMEOUT', `a frame was started and not finished within frame_timeout (${ms} ms; ${this.decoder.buffered} bytes of it received)`))
+    }, ms)
+    this.frameTimer.unref()
   }
 
   private async handleFrame (bytes: Buffer): Promise<void> {

@@ -127,3 +127,31 @@ t.test('max_connections and idle_timeout', async t => {
   t.equal(telemetry.counters.get('forward_connection_errors_total', { code: 'FWD_IDLE_TIMEOUT' }), 2, 'idle connections closed')
   await rx.close()
 })
+
+t.test('frame_timeout: a sender that trickles one frame slower than idle_timeout is closed; others carry on', async t => {
+  const telemetry = quietTelemetry()
+  const rx = await startReceiver({ idle_timeout: 1000, frame_timeout: 400 }, telemetry)
+  const slow = await connect(rx.port)
+  const frame = encode(['slow', [[1, { log: 'x'.repeat(100) }]]])
+  let i = 0
+  const drip = setInterval(() => { if (i < frame.length - 1) slow.sock.write(frame.subarray(i, ++i)) }, 50) // one byte per 50 ms: never idle
+  const good = await connect(rx.port)
+  good.sock.write(encode(['good', [[1, { ok: 1 }]]]))
+  await rx.sink.waitFor(1)
+  await slow.closed
+  clearInterval(drip)
+  t.equal(telemetry.counters.get('forward_connection_errors_total', { code: 'FWD_FRAME_TIMEOUT' }), 1, 'the slow sender was closed with FWD_FRAME_TIMEOUT')
+  t.same(rx.sink.events.map(e => e.tag), ['good'], 'the other connection was served')
+  // a steady stream of whole frames in many small reads is not a slow sender
+  const steady = await connect(rx.port)
+  for (let k = 0; k < 12; k++) {
+    const f = encode(['steady', [[1, { k }]]])
+    steady.sock.write(f.subarray(0, 5)); await new Promise(resolve => setTimeout(resolve, 30))
+    steady.sock.write(f.subarray(5)); await new Promise(resolve => setTimeout(resolve, 30))
+  }
+  await rx.sink.waitFor(13)
+  t.equal(telemetry.counters.get('forward_connection_errors_total', { code: 'FWD_FRAME_TIMEOUT' }), 1, 'frames that complete keep the connection open')
+  steady.sock.destroy()
+  good.sock.destroy()
+  await rx.close()
+})
