@@ -82,6 +82,12 @@ export class SidecarProcess {
   get configPath (): string { return join(this.dir, `${this.name}.yaml`) }
   get logPath (): string { return join(this.dir, `${this.name}.log`) }
   get pid (): number | undefined { return this.child?.pid }
+  /** undefined while running (or never started); else the exit code or signal of the last incarnation. */
+  get exitCode (): number | string | undefined {
+    const c = this.child
+    if (c === undefined || (c.exitCode === null && c.signalCode === null)) return undefined
+    return c.exitCode ?? c.signalCode ?? undefined
+  }
 
   /** Spawn and wait until the Forward port accepts; returns ms from spawn to listening. */
   async start (timeoutMs = 60_000): Promise<number> {

@@ -127,6 +127,61 @@ async function outage (ctx: Ctx): Promise<Row> {
   return row
 }
 
+/**
+ * 5: hostile input while a well-behaved sender streams: 300 raw connections
+ * send mutated real captures, random bytes, depth and gzip bombs and the
+ * reproductions of crashes the fuzz test found (test/helpers/fuzz.ts makes
+ * them), whole, split or slowly. The good sender's records must all arrive.
+ */
+async function abuse (ctx: Ctx): Promise<Row> {
+  const row: Row = { id: '5', title: 'fuzz and abuse: 300 hostile connections beside a good sender', notes: [] }
+  const fz = await import('../../test/helpers/fuzz.js')
+  const net = await import('node:net')
+  const rx = await startReceiver()
+  const port = await freePort()
+  const sc = new SidecarProcess(ctx.dir, 's5', port, passThrough(port, rx.port))
+  await sc.start()
+  const loadMs = Math.round(12_000 * ctx.scale)
+  const r = role('window-senders', { port, tag: 'soak.app', senders: 1, sidPrefix: 'g', perMessage: 100, window: 16, rate: 20_000, durationMs: loadMs, ackTimeoutMs: 60_000, drainMs: 60_000, lines: 20_000 })
+  await r.next()
+  const sender = windowSender(r)
+  const corpus = fz.loadCorpus()
+  const maxFrame = 6 * 1024 * 1024
+  let sent = 0
+  let bytes = 0
+  const hostile = Array.from({ length: 300 }, (_, i) => {
+    const rng = fz.forInput(2026, i)
+    const kind = i % 5
+    const input = kind === 0 ? fz.mutate(rng, corpus, maxFrame).bytes
+      : kind === 1 ? fz.randomBytes(rng)
+        : kind === 2 ? fz.gzipFrame(rng, corpus, maxFrame).bytes
+          : kind === 3 ? fz.depthBomb(2000 + (i % 7) * 500, (['record', 'entries', 'packed'] as const)[i % 3], i % 2 === 0 ? 'array' : 'map')
+            : fz.dagFrame(20 + (i % 10))
+    return { input, slow: i % 7 === 0 }
+  })
+  const storm = (async () => {
+    for (const h of hostile) {
+      await sleep(Math.round(loadMs * 0.6 / hostile.length))
+      const sock = net.connect({ host: '127.0.0.1', port })
+      sock.on('error', () => {})
+      sent++
+      bytes += h.input.length
+      if (!h.slow) { sock.end(h.input); continue }
+      void (async () => { for (let k = 0; k < h.input.length; k += 64) { sock.write(h.input.subarray(k, k + 64)); await sleep(20) } sock.end() })()
+    }
+  })()
+  await storm
+  const res = await sender.result()
+  ctx.log(`sender: ${res.summary}`)
+  fill(row, await finalTally(rx, res.sent), res.sent)
+  row.peakRss = sc.peakRss
+  const alive = sc.exitCode === undefined
+  await sc.stop()
+  row.notes.push(`${sent} hostile connections (${(bytes / 1024).toFixed(0)} KiB: mutated captures, random bytes, gzip bombs, nesting bombs, structured-clone DAGs; 1 in 7 trickled); sidecar ${alive ? 'still running' : `EXITED (${String(sc.exitCode)})`}`)
+  if (!alive) row.failed = 'the sidecar exited under hostile input'
+  return row
+}
+
 export interface Scenario { id: string, title: string, run: (ctx: Ctx) => Promise<Row> }
 
 export const SCENARIOS: Scenario[] = [
@@ -142,4 +197,5 @@ export const SCENARIOS: Scenario[] = [
   { id: '2', title: 'downstream down ~5 s, then back', run: outage },
   { id: '3', title: '~10x sustainable load, max_pending_records 50,000', run: overload },
   { id: '4', title: 'adapter reload every 200 ms while scoring HDFS', run: adapterSwaps },
+  { id: '5', title: 'fuzz and abuse: 300 hostile connections beside a good sender', run: abuse },
 ]
