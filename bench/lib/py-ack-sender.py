@@ -10,7 +10,7 @@ the connection drops or when the oldest has waited ACK_TIMEOUT_S: what
 Fluentd's out_forward does with require_ack_response. Connecting, sending and
 closing go through the library's own FluentSender methods (_reconnect,
 _send_data, _close); only the packet (_make_packet) and the ack reading are
-ours. It makes new records for SECONDS, then waits for the last acks (giving
+ours (the ack reading shared with the test's sender: test/fixtures/fluent_ack.py). It makes new records for SECONDS, then waits for the last acks (giving
 up 60 s later).
 
 Every record is {"sid": SID, "seq": n, "message": ...}. It prints
@@ -20,7 +20,6 @@ Every record is {"sid": SID, "seq": n, "message": ...}. It prints
 """
 import base64
 import collections
-import errno
 import json
 import logging
 import os
@@ -33,30 +32,16 @@ import time
 import msgpack
 from fluent import sender
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'test', 'fixtures'))
+from fluent_ack import KeepingAcks  # noqa: E402  (shared with test/fixtures/py-fluent-sender.py)
+
 log = logging.getLogger('py-ack-sender')
 
 
-class ResendingSender(sender.FluentSender):
+class ResendingSender(KeepingAcks):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.unpacker = msgpack.Unpacker(raw=False)
         self.chunk = None
-
-    def _check_recv_side(self):
-        # The stock method reads and discards what the server sent; keep the acks.
-        self.socket.settimeout(0.0)
-        try:
-            try:
-                recvd = self.socket.recv(65536)
-            except socket.error as e:
-                if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-                    return
-                raise
-            if recvd == b'':
-                raise socket.error(errno.EPIPE, 'Broken pipe')
-            self.unpacker.feed(recvd)
-        finally:
-            self.socket.settimeout(self.timeout)
 
     def _make_packet(self, label, timestamp, data):
         tag = '.'.join((self.tag, label)) if label else self.tag
