@@ -10,7 +10,8 @@ the connection drops or when the oldest has waited ACK_TIMEOUT_S: what
 Fluentd's out_forward does with require_ack_response. Connecting, sending and
 closing go through the library's own FluentSender methods (_reconnect,
 _send_data, _close); only the packet (_make_packet) and the ack reading are
-ours (the ack reading shared with the test's sender: test/fixtures/fluent_ack.py). It makes new records for SECONDS, then waits for the last acks (giving
+ours (the ack reading is shared with the test's sender: test/fixtures/fluent_ack.py).
+It makes new records for SECONDS, then waits for the last acks (giving
 up 60 s later).
 
 Every record is {"sid": SID, "seq": n, "message": ...}. It prints
