@@ -16,23 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
-import time
 from pathlib import Path
+
+from lib.runlog import sh  # bench/lib/runlog.py (python3 puts bench/, this script's folder, on sys.path)
 
 DATA = Path("../shared/datasets")
 PY = "/usr/bin/python3"
 SOURCE = Path("models/default")
 MODES = ("adapt", "finetune", "scratch")
-
-
-def sh(cmd: list[str], log: Path) -> float:
-    t0 = time.perf_counter()
-    with open(log, "a") as f:
-        f.write("$ " + " ".join(cmd) + "\n")
-        f.flush()
-        subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, check=True)
-    return time.perf_counter() - t0
 
 
 def prepare(work: Path, log: Path) -> Path:

@@ -20,23 +20,14 @@ import argparse
 import json
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+from lib.runlog import sh  # bench/lib/runlog.py (python3 puts bench/, this script's folder, on sys.path)
+
 DATA = Path("../shared/datasets")
 PY = "/usr/bin/python3"
-
-
-def sh(cmd: list[str], log: Path) -> float:
-    """Run a command, append its output to log, return wall seconds; raise on failure."""
-    t0 = time.perf_counter()
-    with open(log, "a") as f:
-        f.write("$ " + " ".join(cmd) + "\n")
-        f.flush()
-        subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, check=True)
-    return time.perf_counter() - t0
 
 
 def prepare(work: Path, log: Path) -> dict[str, Path]:
