@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 from pathlib import Path
 
@@ -52,6 +53,7 @@ def run(work: Path, data: Path, mode: str, size: int, seed: int, args, log: Path
         cmd = ["scratch", *common, "--out", str(bundle), "--layers", "1", "--d-model", "128", "--ffn", "512", "--adapter-size", "16"]
     else:
         cmd = [mode, *common, "--bundle", str(SOURCE), "--out", str(bundle)]
+    shutil.rmtree(bundle, ignore_errors=True)  # a run cut off before its report: train it again
     wall = sh([PY, "-m", "models.trainer", *cmd], log)
     report.parent.mkdir(parents=True, exist_ok=True)
     sh([PY, "-m", "models.trainer", "evaluate", "--bundle", str(bundle), "--data", str(data), "--source", "bgl",
