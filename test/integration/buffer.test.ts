@@ -5,7 +5,7 @@
  * once); when the buffer is at its size limit the sidecar stops reading
  * (acks stop) instead of dropping, and catches up when the downstream returns.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
@@ -37,6 +37,19 @@ async function serve (config: string): Promise<Proc> {
   return { child, out: () => out, exited }
 }
 
+/**
+ * kill -9 the sidecar, let the client go, start the downstream on `outPort`,
+ * and start the sidecar again on the same config (so the same buffer folder).
+ */
+async function crashAndRestart (t: Test, sc: Proc, client: FluentClient, conf: string, outPort: number): Promise<{ sc: Proc, rx: Awaited<ReturnType<typeof startReceiver>> }> {
+  sc.child.kill('SIGKILL')
+  await sc.exited
+  await client.disconnect().catch(() => {})
+  const rx = await startReceiver({ port: outPort })
+  t.teardown(() => rx.close())
+  return { sc: await serve(conf), rx }
+}
+
 function config (dir: string, inPort: number, outPort: number, buffer: string): string {
   const p = join(dir, `sidecar-${inPort}.yaml`)
   writeFileSync(p, [
@@ -60,13 +73,9 @@ t.test('acked once on disk while the downstream is down; after kill -9 and a res
   await Promise.all(Array.from({ length: N }, (_, i) => client.emit('hdfs', { id: i, log: `line ${i}` })))
   t.pass(`all ${N} records acknowledged with no downstream listening: they are on disk`)
   t.ok(readdirSync(join(dir, 'buf')).some(f => f.endsWith('.fab')), 'segment files hold them')
-  sc.child.kill('SIGKILL')
-  await sc.exited
-  await client.disconnect().catch(() => {})
-
-  const rx = await startReceiver({ port: outPort })
-  t.teardown(() => rx.close())
-  sc = await serve(conf)
+  const restarted = await crashAndRestart(t, sc, client, conf, outPort)
+  sc = restarted.sc
+  const rx = restarted.rx
   t.ok(await waitFor(() => new Set(rx.sink.events.map(e => e.record.id)).size >= N, 30_000), 'the restarted sidecar replays the buffer')
   const ids = rx.sink.events.map(e => e.record.id as number)
   t.equal(new Set(ids).size, N, `every record delivered (${ids.length - N} duplicates)`)
@@ -123,12 +132,9 @@ t.test('scored windows are rebuilt from the buffer after kill -9: every record c
   const client = new FluentClient('app', { socket: { host: '127.0.0.1', port: inPort }, ack: { ackTimeout: 10_000 }, eventMode: 'PackedForward', flushInterval: 5 })
   await Promise.all(lines.map((log, i) => client.emit('hdfs', { id: i, log })))
   await new Promise(resolve => setTimeout(resolve, 500)) // some windows close and fail to deliver (no downstream)
-  sc.child.kill('SIGKILL')
-  await sc.exited
-  await client.disconnect().catch(() => {})
-  const rx = await startReceiver({ port: outPort })
-  t.teardown(() => rx.close())
-  sc = await serve(conf)
+  const restarted = await crashAndRestart(t, sc, client, conf, outPort)
+  sc = restarted.sc
+  const rx = restarted.rx
   t.ok(await waitFor(() => new Set(rx.sink.events.filter(e => e.tag === 'scored.app.hdfs').map(e => e.record.id)).size >= lines.length, 30_000), 'all lines delivered after the restart')
   const got = rx.sink.events.filter(e => e.tag === 'scored.app.hdfs')
   t.ok(got.every(e => typeof (e.record.anomaly as { score?: unknown } | undefined)?.score === 'number'), 'each one scored: its window was rebuilt from the replayed records')
