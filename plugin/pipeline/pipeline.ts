@@ -79,7 +79,7 @@ export class Pipeline extends EventEmitter {
     this.rss = (this.opts.readMemory ?? process.memoryUsage.rss)()
     const limit = this.opts.maxMemory as number
     if (this.rss >= limit) {
-      if (!this.wasFull) { this.wasFull = true; this.opts.buffer?.markFull(); this.emit('full', this.inflight, 'limits.max_memory') }
+      this.enterFull('limits.max_memory')
     } else if (this.rss < limit * 0.9) {
       this.maybeDrain()
     }
@@ -138,18 +138,22 @@ export class Pipeline extends EventEmitter {
       events[i] = e
     }
     const why = this.pressure()
-    if (why !== undefined && !this.wasFull) {
-      this.wasFull = true
-      this.opts.buffer?.markFull()
-      this.emit('full', this.inflight, why)
-    }
+    if (why !== undefined) this.enterFull(why)
     this.entry(events)
     return receipt
   }
 
   private room (): Promise<unknown> {
-    if (!this.wasFull) { this.wasFull = true; this.opts.buffer?.markFull() }
+    this.enterFull(undefined) // the replay waits: no 'full' event (no sender is behind it)
     return Promise.race([once(this, 'drain'), once(this, 'closing')])
+  }
+
+  /** Note that a limit was reached, so 'drain' (ours and the buffer's) fires when there is room again; `reason`: tell the input. */
+  private enterFull (reason: PressureReason | undefined): void {
+    if (this.wasFull) return
+    this.wasFull = true
+    this.opts.buffer?.markFull()
+    if (reason !== undefined) this.emit('full', this.inflight, reason)
   }
 
   private release (n: number): void {
