@@ -3,7 +3,7 @@
  *   const sidecar = createSidecar(loadConfig('config/default.yaml'))
  *   await sidecar.start()
  */
-import { isAbsolute, resolve } from 'node:path'
+import { resolve } from 'node:path'
 import { parseConfig } from '../config/load.js'
 import { DiskBuffer } from './buffer/disk-buffer.js'
 import type { Config } from '../config/schema.js'
@@ -36,7 +36,7 @@ export function openBuffer (config: Readonly<Config>, baseDir = process.cwd()): 
   const b = config.buffer
   if (!b.enabled) return undefined
   return DiskBuffer.open({
-    dir: isAbsolute(b.path) ? b.path : resolve(baseDir, b.path),
+    dir: resolve(baseDir, b.path), // an absolute path stays as it is
     maxSize: b.max_size, segmentSize: b.segment_size, fsync: b.fsync, fsyncIntervalMs: b.fsync_interval,
   })
 }

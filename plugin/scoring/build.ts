@@ -5,7 +5,7 @@
  * the adapter was trained with). Returns undefined when scoring is not
  * configured (no `model.bundle` or no `sources`): the sidecar then relays.
  */
-import { isAbsolute, join, resolve } from 'node:path'
+import { join, resolve } from 'node:path'
 import type { Config, SourceConfig } from '../../config/schema.js'
 import { ModelRegistry } from '../../models/registry.js'
 import { RemoteAdapterPoller } from '../../models/remote.js'
@@ -57,7 +57,7 @@ async function parserFor (dir: string, m: Manifest['sources'][string]): Promise<
 export async function buildScoring (config: Readonly<Config>, telemetry: Telemetry, baseDir = process.cwd()): Promise<Scoring | undefined> {
   const { model, sources } = config
   if (model.bundle === undefined || sources.length === 0) return undefined
-  const dir = isAbsolute(model.bundle) ? model.bundle : resolve(baseDir, model.bundle)
+  const dir = resolve(baseDir, model.bundle) // an absolute path stays as it is
   const adapterOf = new Map(sources.map(s => [s.name, s.adapter ?? s.name]))
   const registry = await ModelRegistry.open(dir, [...new Set(adapterOf.values())])
   const manifest = registry.bundle.manifest
