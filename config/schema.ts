@@ -77,6 +77,28 @@ export const forwardInput = z.object({
   security: inputSecurity.optional().describe('Secure forward (HELO/PING/PONG). Omit for none.'),
 }).strict()
 
+/**
+ * HTTP input for senders without a Forward output: Vector's `http` sink
+ * (vectordotdev/vector#534). Conventions of Fluent Bit in_http (tag from the
+ * path, gzip) with Forward's acknowledgement: 200 only once durable.
+ */
+export const httpInput = z.object({
+  enabled: z.boolean().default(false).describe('Accept JSON / NDJSON log records over HTTP POST (Vector\'s http sink).'),
+  listen: host.default('127.0.0.1').describe('Address to bind; 0.0.0.0 to accept from other hosts (then set token).'),
+  port: port.default(9880).describe('HTTP port. 9880 is the Fluentd / Fluent Bit in_http default, so operators know it, and is none of the sidecar\'s other ports (24224 in, 24225 back, 24231 admin); move it if one of those in_http inputs runs on the same host.'),
+  tag: z.string().min(1).default('http').describe('Tag of records POSTed to "/"; POST /app.hdfs tags them app.hdfs (as Fluent Bit in_http).'),
+  tag_key: z.string().min(1).optional().describe('Take each record\'s tag from this field when it holds a string (Fluent Bit in_http tag_key); the path tag otherwise. The field stays in the record.'),
+  time_key: z.string().min(1).nullable().default('timestamp').describe('Record field holding the event time: an RFC 3339 string (Vector\'s log schema writes "timestamp" so, to the nanosecond) or epoch seconds. Missing or unreadable: the time the request arrived. null: always the arrival time.'),
+  max_body_size: size().default(16 * 1024 * 1024).describe('Largest request body as sent (compressed or not); larger answers 413, which Vector does not retry. The default leaves room above a full Vector http sink batch (batch.max_bytes, 10 MB by default, counted before encoding).'),
+  max_decompressed_size: size().default(32 * 1024 * 1024).describe('Largest body after gunzip / inflate (gzip bomb guard); larger answers 413.'),
+  ack_timeout: duration().default(55_000).describe('Longest a request waits for its records to be durable (downstream ack, or the disk buffer); then 503 and the sender retries (records may arrive twice). Keep it above the windows\' max_age and below the sender\'s timeout (Vector request.timeout_secs, 60 s).'),
+  retry_after: duration().default(1000).describe('Retry-After sent with 429 (the pipeline is full) and 503 (ack timeout, shutting down); rounded up to whole seconds.'),
+  token: z.string().min(16).optional().describe('Require "Authorization: Bearer <token>" (use ${ENV}); without it any local process may post.'),
+  max_connections: z.number().int().positive().default(256).describe('Connections beyond this are closed at once (each request may hold up to max_body_size + max_decompressed_size in memory).'),
+  read_timeout: duration().default(60_000).describe('Close a connection whose request (headers and body) takes longer than this to arrive (slow senders; 0: never). Waiting for the ack does not count.'),
+  idle_timeout: duration().default(120_000).describe('Keep an idle keep-alive connection this long; longer than the sender\'s connection-pool idle timeout (hyper\'s default, which Vector uses, is 90 s), so it never sends on a connection being closed.'),
+}).strict()
+
 export const forwardOutput = z.object({
   host: host.default('127.0.0.1').describe('Downstream Forward receiver (e.g. Fluent Bit in_forward).'),
   port: port.default(24225),
@@ -129,7 +151,10 @@ const source = z.object({
 }).strict()
 
 export const configSchema = z.object({
-  input: z.object({ forward: forwardInput.prefault({}) }).strict().prefault({}),
+  input: z.object({
+    forward: forwardInput.prefault({}),
+    http: httpInput.prefault({}).describe('HTTP input (JSON / NDJSON POST, for Vector); off unless enabled: true.'),
+  }).strict().prefault({}),
   output: z.object({ forward: forwardOutput.prefault({}) }).strict().prefault({}),
   model: z.object({
     bundle: z.string().optional().describe('Model bundle folder (manifest.json, encoder.onnx, adapters/); a relative path is relative to the config file. Without it every record passes through unscored.'),
@@ -176,4 +201,5 @@ export const configSchema = z.object({
 export type Config = z.output<typeof configSchema>
 export type ForwardInputConfig = Config['input']['forward']
 export type ForwardOutputConfig = Config['output']['forward']
+export type HttpInputConfig = Config['input']['http']
 export type SourceConfig = Config['sources'][number]

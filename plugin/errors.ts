@@ -20,6 +20,17 @@ export const ErrorCodes = {
   FWD_HANDSHAKE: 'The peer sent something other than PING while a handshake was expected.',
   FWD_TOO_MANY_CONNECTIONS: 'input.forward.max_connections reached; the new connection was closed.',
   FWD_IDLE_TIMEOUT: 'No bytes for input.forward.idle_timeout; the connection was closed.',
+  // http input (plugin/input/): every one answers the request with this code and sends nothing of it on
+  HTTP_BAD_JSON: 'The body is not a JSON object, a JSON array of objects, or NDJSON of objects (the message names the line or index); answered 400, nothing of that request was taken.',
+  HTTP_BAD_TAG: 'The URL path is not a tag (one segment of letters, digits, ".", "_", "-"); answered 400. POST /app.hdfs tags records app.hdfs.',
+  HTTP_BODY_TOO_LARGE: 'The body is over input.http.max_body_size; answered 413 (not retried by Vector: keep batch.max_bytes under the limit).',
+  HTTP_DECOMPRESSED_TOO_LARGE: 'The body inflates past input.http.max_decompressed_size (gzip bomb guard); answered 413.',
+  HTTP_BAD_ENCODING: 'Content-Encoding other than gzip / deflate / identity, a body that does not decompress, or bytes that are not UTF-8; answered 415 or 400.',
+  HTTP_UNSUPPORTED_MEDIA_TYPE: 'Content-Type other than application/json, application/x-ndjson (or jsonlines) or text/plain; answered 415.',
+  HTTP_UNAUTHORIZED: 'input.http.token is set and the request has no or a wrong "Authorization: Bearer" header; answered 401.',
+  HTTP_BACKPRESSURE: 'The pipeline is full (max_pending_records, buffer.max_size or max_memory); answered 429 with Retry-After, the sender retries.',
+  HTTP_ACK_TIMEOUT: 'The records were not durable within input.http.ack_timeout; answered 503 with Retry-After. They are still delivered, so a retry may duplicate them (at-least-once).',
+  HTTP_SHUTTING_DOWN: 'The sidecar is stopping; answered 503 with Retry-After and Connection: close.',
   // forward output
   BUFFER_IO: 'Reading or writing the on-disk buffer (buffer.path) failed, e.g. the disk is full; chunks are acknowledged on delivery instead until writes work again.',
   BUFFER_LOCKED: 'Another running sidecar holds buffer.path; give each sidecar its own folder.',

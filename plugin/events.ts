@@ -2,8 +2,9 @@
  * Typed telemetry: each event is one counter and (when it matters) one log
  * line carrying its stable error code. A drop always carries {count, reason}
  * and is never emitted for a retry (Vector `internal_events`).
- * Counters live in a plain registry here; the admin HTTP endpoint exposes
- * them in Prometheus text format.
+ * Counters live in a plain map here, so `inc` stays a map update on hot
+ * paths; plugin/metrics/ reads them at scrape time and exposes them with
+ * prom-client, with the HELP text and type from plugin/metrics/catalog.ts.
  */
 import { pino, type Logger } from 'pino'
 import type { ErrorCode } from './errors.js'
@@ -11,7 +12,7 @@ import type { ErrorCode } from './errors.js'
 export type Labels = Readonly<Record<string, string>>
 
 /** `name{k="v",...}`: one series per label set, as Prometheus writes it. */
-const seriesKey = (name: string, labels?: Labels): string =>
+export const seriesKey = (name: string, labels?: Labels): string =>
   labels === undefined ? name : `${name}{${Object.entries(labels).map(([k, v]) => `${k}="${v}"`).join(',')}}`
 
 export class Counters {
@@ -36,6 +37,17 @@ export class Counters {
     return out
   }
 }
+
+/**
+ * Every reason a record can be dropped (never delivered, never retried).
+ * plugin/metrics/ exports `records_dropped_total{reason}` at 0 for each one
+ * from the start, so an alert on it has a series before the first drop: a
+ * new drop event must name its reason here.
+ */
+export const DROP_REASONS = ['bad_entry'] as const
+export type DropReason = typeof DROP_REASONS[number]
+
+const dropped = (t: Telemetry, count: number, reason: DropReason): void => t.counters.inc('records_dropped_total', count, { reason })
 
 export interface Telemetry {
   log: Logger
@@ -74,7 +86,7 @@ export const events = {
   },
   /** Entries that were not [time, record]: dropped, never retried. */
   recordsRejected (t: Telemetry, remote: string, count: number): void {
-    t.counters.inc('records_dropped_total', count, { reason: 'bad_entry' })
+    dropped(t, count, 'bad_entry')
     t.log.warn({ remote, count, code: 'FWD_BAD_ENTRY' }, `skipped ${count} malformed entr${count === 1 ? 'y' : 'ies'}`)
   },
   chunkAcked (t: Telemetry): void { t.counters.inc('forward_acks_sent_total') },

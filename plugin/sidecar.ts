@@ -9,6 +9,9 @@
  *        │ {"ack": chunk}          │ pauses sockets when full                 ▼
  *        └──── Receipt done ◀──────┴───────── settle on downstream ack ── Fluent Bit in_forward
  *
+ * Vector (no Forward sink) POSTs JSON / NDJSON to HttpInput (plugin/input/http.ts)
+ * instead: the same Pipeline.submit, answered 200 once the Receipt is done.
+ *
  * With a model bundle and sources in the config, the stage is the scoring
  * stage (plugin/scoring/); otherwise it passes events through unchanged.
  */
@@ -20,6 +23,9 @@ import { AdminServer } from './admin/http.js'
 import type { DiskBuffer } from './buffer/disk-buffer.js'
 import { ForwardClient } from './forward/client.js'
 import { ForwardServer } from './forward/server.js'
+import { createSidecarMetrics } from './metrics/index.js'
+import { createReadiness } from './metrics/readiness.js'
+import { HttpInput } from './input/http.js'
 import { Pipeline } from './pipeline/pipeline.js'
 import { PassThroughStage, type Stage } from './pipeline/stage.js'
 
@@ -37,6 +43,8 @@ export class Sidecar {
   readonly client: ForwardClient
   readonly pipeline: Pipeline
   readonly server: ForwardServer
+  /** POST JSON / NDJSON (Vector's http sink), when input.http.enabled; acked like Forward chunks. */
+  readonly http: HttpInput | undefined
   private stopping: Promise<void> | undefined
   private admin: AdminServer | undefined
   private started = false
@@ -47,8 +55,9 @@ export class Sidecar {
     this.client = new ForwardClient(config.output.forward, telemetry)
     this.pipeline = new Pipeline(parts.stages ?? [new PassThroughStage()], this.client, { maxPending: config.limits.max_pending_records, buffer: parts.buffer, maxMemory: config.limits.max_memory })
     this.server = new ForwardServer(config.input.forward, this.pipeline, telemetry)
+    this.http = config.input.http.enabled ? new HttpInput(config.input.http, this.pipeline, telemetry) : undefined
     telemetry.counters.gauge('pipeline_pending_records', () => this.pipeline.pending)
-    telemetry.counters.gauge('process_resident_memory_bytes', () => process.memoryUsage.rss())
+    // process_resident_memory_bytes comes with prom-client's default metrics (plugin/metrics/process.ts)
     telemetry.counters.gauge('memory_limit_bytes', () => config.limits.max_memory)
     const b = parts.buffer
     if (b !== undefined) {
@@ -62,7 +71,7 @@ export class Sidecar {
     }
   }
 
-  async start (): Promise<{ forward: AddressInfo, admin?: AddressInfo }> {
+  async start (): Promise<{ forward: AddressInfo, admin?: AddressInfo, http?: AddressInfo }> {
     await this.pipeline.start()
     if (this.parts.buffer !== undefined) {
       // What an earlier run accepted and did not deliver goes first; the
@@ -72,20 +81,26 @@ export class Sidecar {
       }, (err: unknown) => { this.parts.telemetry.log.error({ code: 'BUFFER_IO', err: (err as Error).message }, 'replaying the disk buffer failed') })
     }
     const forward = await this.server.listen()
+    const http = await this.http?.listen()
     let admin: AddressInfo | undefined
     const a = this.parts.config.admin
     if (a.enabled) {
       this.admin = new AdminServer({ listen: a.listen, port: a.port, token: a.token, maxUpload: a.max_upload }, {
-        counters: this.parts.telemetry.counters,
+        metrics: createSidecarMetrics({ counters: this.parts.telemetry.counters, scoring: this.parts.scoring, sources: this.parts.config.sources.map(s => s.name) }),
         registry: () => this.parts.scoring?.registry,
         flush: this.parts.scoring === undefined ? undefined : () => (this.parts.scoring as Scoring).stage.flush(),
-        ready: () => ({ ready: this.started, detail: { scoring: this.parts.scoring !== undefined, downstream_connected: this.client.connected, pending_records: this.pipeline.pending } }),
+        ready: createReadiness({
+          phase: () => this.stopping !== undefined ? 'stopping' : this.started ? 'started' : 'starting',
+          downstream: { connected: () => this.client.connected, host: this.parts.config.output.forward.host, port: this.parts.config.output.forward.port, timeoutMs: this.parts.config.output.forward.connect_timeout },
+          scoring: this.parts.scoring,
+          detail: () => ({ pending_records: this.pipeline.pending }),
+        }),
       })
       admin = await this.admin.listen()
     }
     this.started = true
-    this.parts.telemetry.log.info({ listen: `${forward.address}:${forward.port}`, admin: admin === undefined ? null : `${admin.address}:${admin.port}`, downstream: `${this.parts.config.output.forward.host}:${this.parts.config.output.forward.port}` }, 'fluent-anomaly forward input listening')
-    return { forward, admin }
+    this.parts.telemetry.log.info({ listen: `${forward.address}:${forward.port}`, admin: admin === undefined ? null : `${admin.address}:${admin.port}`, http: http === undefined ? null : `${http.address}:${http.port}`, downstream: `${this.parts.config.output.forward.host}:${this.parts.config.output.forward.port}` }, 'fluent-anomaly forward input listening')
+    return { forward, admin, http }
   }
 
   /**
@@ -98,9 +113,11 @@ export class Sidecar {
       const grace = this.parts.config.limits.shutdown_grace
       const t0 = Date.now()
       const serverClosed = this.server.close(grace)
+      const httpClosed = this.http?.close(grace) // in-flight requests get their answer within the grace
       await this.pipeline.close(grace) // also ends a replay waiting for room
       await this.replaying
       await serverClosed
+      await httpClosed
       await this.parts.buffer?.close() // undelivered records stay on disk for the next start
       await this.parts.scoring?.close()
       await this.admin?.close()

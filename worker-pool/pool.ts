@@ -25,14 +25,14 @@ import { performance } from 'node:perf_hooks'
 import { Piscina } from 'piscina'
 import { assemble, split, windowLength, type ScoreWindow, type WindowScore } from './batch.js'
 import { PoolError, type PoolErrorCode } from './errors.js'
-import { HistogramRecorder, LATENCY_BUCKETS_MS, type PoolStats } from './stats.js'
+import { HistogramRecorder, LATENCY_BUCKETS_MS, type BatchTiming, type PoolStats } from './stats.js'
 import { EXECUTION_PROVIDERS, isBackendReport, type BackendReport, type ExecutionProvider, type ScoreReply, type ScoreTask, type SharedSourceTensors, type WorkerInit } from './task.js'
 import { threadPlan, workerEntry } from './threads.js'
 import { SourceVersions, versionKey, type SourceTensor } from './versions.js'
 
 export type { ScoreWindow, WindowScore } from './batch.js'
 export type { SourceTensor } from './versions.js'
-export type { PoolStats } from './stats.js'
+export type { BatchTiming, PoolStats } from './stats.js'
 export type { ExecutionProvider } from './task.js'
 export { threadPlan } from './threads.js'
 
@@ -66,10 +66,12 @@ export interface PoolEvents {
   drain: []
   /** Once, when the first worker has built its session (fallback set when the asked EP could not start). */
   backend: [BackendInfo]
+  /** After each batch that returned scores: its size and timings (for metrics; failed batches are counted in stats().errors). */
+  batch: [BatchTiming]
 }
 
 interface Request { resolve: (r: WindowScore[]) => void, reject: (e: Error) => void, results: WindowScore[], remaining: number, done: boolean }
-interface Pending { window: ScoreWindow, T: number, request: Request, index: number }
+interface Pending { window: ScoreWindow, T: number, request: Request, index: number, at: number }
 /** Windows of one source@version and one length class, waiting for a batch. `key` names the version (the workers' tensor cache); `qkey` this queue. */
 interface KeyQueue { source: string, version: string, key: string, qkey: string, shared: SharedSourceTensors, items: Pending[], since: number }
 
@@ -188,19 +190,20 @@ export class ScoringPool extends EventEmitter<PoolEvents> {
         throw new PoolError('POOL_QUEUE_FULL', `${this.#queued} windows are waiting and ${windows.length} more would pass maxQueue ${this.#maxQueue}`)
       }
       const key = versionKey(source, adapterVersion)
+      const at = performance.now()
       const shared = this.#versions.acquire(source, adapterVersion, tensors, windows.length)
       const queueFor = (T: number): KeyQueue => {
         const qkey = `${key}|${lengthClass(T)}`
         let q = this.#queues.get(qkey)
         if (q === undefined) {
-          q = { source, version: adapterVersion, key, qkey, shared, items: [], since: performance.now() }
+          q = { source, version: adapterVersion, key, qkey, shared, items: [], since: at }
           this.#queues.set(qkey, q)
         }
         return q
       }
       const promise = new Promise<WindowScore[]>((resolve, reject) => {
         const request: Request = { resolve, reject, results: new Array(windows.length), remaining: windows.length, done: false }
-        windows.forEach((window, index) => queueFor(lengths[index]).items.push({ window, T: lengths[index], request, index }))
+        windows.forEach((window, index) => queueFor(lengths[index]).items.push({ window, T: lengths[index], request, index, at }))
       })
       this.#queued += windows.length
       if (this.full) this.#wasFull = true
@@ -329,7 +332,8 @@ export class ScoringPool extends EventEmitter<PoolEvents> {
       .then(reply => {
         this.#settled(q.key, items.length)
         if (!reply.ok) return this.#fail(items, new PoolError(reply.code, reply.message))
-        this.#latency.observe(performance.now() - t0)
+        const runMs = performance.now() - t0
+        this.#latency.observe(runMs)
         this.#batchSize.observe(batch.B)
         this.#batches++
         if (reply.tensorsLoaded) this.#tensorLoads++
@@ -341,6 +345,8 @@ export class ScoringPool extends EventEmitter<PoolEvents> {
           this.#windows++
           if (--r.remaining === 0) { r.done = true; r.resolve(r.results) }
         })
+        // last, once every caller has its scores: a throwing listener cannot fail the batch
+        if (this.listenerCount('batch') > 0) this.emit('batch', { source: q.source, windows: batch.B, queuedMs: t0 - items[0].at, runMs })
       }, (err: unknown) => {
         this.#settled(q.key, items.length)
         this.#fail(items, new PoolError('POOL_RUN_FAILED', `worker failed on ${q.key} [B ${batch.B}, T ${batch.T}]: ${(err as Error)?.message ?? err}`, { cause: err }))

@@ -8,6 +8,17 @@ import type { ExecutionProvider } from './task.js'
 /** Batch latency bounds in ms: dispatch to result, queue wait excluded. */
 export const LATENCY_BUCKETS_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000] as const
 
+/** One scored batch, as the pool's 'batch' event reports it (plugin/metrics/ turns these into histograms). */
+export interface BatchTiming {
+  source: string
+  /** Windows in the batch. */
+  windows: number
+  /** How long its oldest window waited in the queue before the batch was handed to a worker. */
+  queuedMs: number
+  /** Handed to a worker → scores back (what `batchLatencyMs` records). */
+  runMs: number
+}
+
 export interface Histogram {
   /** Upper bounds (ms); the last count (`+Inf`) is `count`. */
   le: readonly number[]

@@ -1,9 +1,9 @@
 /**
  * Admin HTTP (127.0.0.1:24231 by default): health, metrics, adapters.
  *
- *   GET  /healthz                      process up
- *   GET  /readyz                       200 once listening and the model (if any) is loaded
- *   GET  /metrics                      Prometheus text format
+ *   GET  /healthz                      200 while the process runs (liveness)
+ *   GET  /readyz                       200 when started, the model (if scoring) loaded and the downstream reachable; else 503 {"ready": false, "reason": ...}
+ *   GET  /metrics                      Prometheus text format (prom-client; names and HELP in plugin/metrics/catalog.ts)
  *   GET  /v1/adapters                  live adapter per source (version, threshold, loaded at)
  *   POST /v1/adapters/{source}/reload  re-read the source's adapter files and swap (token if configured)
  *   PUT  /v1/adapters/{source}         upload {"metadata": {...}, "safetensors": "<base64>"} (token required)
@@ -15,8 +15,9 @@
 import http from 'node:http'
 import { timingSafeEqual } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
-import type { Counters } from '../events.js'
 import type { ModelRegistry } from '../../models/registry.js'
+import type { SidecarMetrics } from '../metrics/index.js'
+import type { ReadyState } from '../metrics/readiness.js'
 
 export interface AdminOptions {
   listen: string
@@ -27,9 +28,9 @@ export interface AdminOptions {
 }
 
 export interface AdminDeps {
-  counters: Counters
+  metrics: SidecarMetrics
   registry: () => ModelRegistry | undefined
-  ready: () => { ready: boolean, detail: Record<string, unknown> }
+  ready: () => ReadyState | Promise<ReadyState>
   /** Close and score every open window; undefined when the sidecar does not score. */
   flush?: () => Promise<{ windows: number, records: number }>
 }
@@ -38,19 +39,6 @@ const json = (res: http.ServerResponse, status: number, body: unknown): void => 
   const text = JSON.stringify(body) + '\n'
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
   res.end(text)
-}
-
-/** Counters snapshot → Prometheus text exposition (names prefixed fluent_anomaly_). */
-export function prometheusText (snapshot: Record<string, number>): string {
-  const lines: string[] = []
-  const typed = new Set<string>()
-  for (const key of Object.keys(snapshot).sort()) {
-    const name = key.replace(/\{.*$/, '')
-    const full = `fluent_anomaly_${name}`
-    if (!typed.has(name)) { typed.add(name); lines.push(`# TYPE ${full} ${name.endsWith('_total') ? 'counter' : 'gauge'}`) }
-    lines.push(`${full}${key.slice(name.length)} ${snapshot[key]}`)
-  }
-  return lines.join('\n') + '\n'
 }
 
 async function body (req: http.IncomingMessage, max: number): Promise<Buffer> {
@@ -83,12 +71,12 @@ export class AdminServer {
     const path = url.pathname
     if (req.method === 'GET' && path === '/healthz') return json(res, 200, { status: 'ok' })
     if (req.method === 'GET' && path === '/readyz') {
-      const r = this.deps.ready()
-      return json(res, r.ready ? 200 : 503, { ready: r.ready, ...r.detail })
+      const r = await this.deps.ready()
+      return json(res, r.ready ? 200 : 503, r.ready ? { ready: true, ...r.detail } : { ready: false, reason: r.reason, ...r.detail })
     }
     if (req.method === 'GET' && path === '/metrics') {
-      const text = prometheusText(this.deps.counters.snapshot())
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' })
+      const text = await this.deps.metrics.render()
+      res.writeHead(200, { 'content-type': this.deps.metrics.contentType, 'content-length': Buffer.byteLength(text) })
       res.end(text)
       return
     }
@@ -155,6 +143,7 @@ export class AdminServer {
   async close (): Promise<void> {
     const s = this.server
     this.server = undefined
+    this.deps.metrics.close()
     if (s === undefined) return
     s.closeAllConnections()
     await new Promise<void>(resolve => s.close(() => resolve()))

@@ -34,7 +34,7 @@ t.test('health, readiness, metrics, adapters list, reload and upload with the to
   t.equal((await get('/healthz')).status, 200)
   const ready = await get('/readyz')
   t.equal(ready.status, 200)
-  t.match(JSON.parse(ready.text), { ready: true, scoring: true })
+  t.match(JSON.parse(ready.text), { ready: true, scoring: true, model_loaded: true, downstream_reachable: true })
   const metrics = await get('/metrics')
   t.match(metrics.text, /# TYPE fluent_anomaly_scoring_held_records gauge\nfluent_anomaly_scoring_held_records 0/, 'Prometheus text')
   t.match(metrics.text, /fluent_anomaly_model_execution_provider\{ep="cpu"\} 1/, 'the running EP is a metric')

@@ -95,7 +95,7 @@ t.test('online scores equal `eval` scores on the HDFS test split (within 1e-5)',
   const loaded = loadConfig(configFile)
   const config: Config = {
     ...loaded,
-    input: { forward: { ...loaded.input.forward, port: 0 } },
+    input: { ...loaded.input, forward: { ...loaded.input.forward, port: 0 } },
     output: { forward: { ...loaded.output.forward, port: rx.port } },
     admin: { ...loaded.admin, port: 0 },
     buffer: { ...loaded.buffer, path: join(tmp, 'buffer') }, // not the repository's var/buffer
