@@ -2,8 +2,10 @@
 
 Progress goes to stderr through ``logging``; the result (a JSON object: the
 training summary, or the evaluation report) goes to stdout, so scripts read
-stdout and people read both. Exit codes: 0 ok, 2 bad usage, 65 the data or
-the bundle does not fit (message says why), 1 anything else.
+stdout and people read both. On a terminal, training and scoring also draw
+tqdm bars on stderr (train.py: ``progress``); in pipes and CI logs they do
+not. Exit codes: 0 ok, 2 bad usage, 65 the data or the bundle does not fit
+(message says why), 1 anything else (matplotlib missing for --html included).
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import torch
 from . import modes
 from .bundle import BundleError
 from .data import PreparedDataError
+from .report import ReportDependencyError
 from .safetensors import SafetensorsError
 from .train import FitOptions
 
@@ -77,7 +80,10 @@ def parser() -> argparse.ArgumentParser:
         _common(p)
         if mode == "evaluate":
             p.add_argument("--bundle", type=Path, required=True)
-            p.add_argument("--report", type=Path, default=None, help="also write the JSON report here")
+            p.add_argument("--report", type=Path, default=None, help="also write the JSON report here (everything --html shows)")
+            p.add_argument("--html", type=Path, default=None,
+                           help="also write a self-contained HTML report (inline SVG plots: precision-recall curve, score "
+                                "histogram per class, confusion matrix, templates over-represented in anomalous windows); needs matplotlib")
             p.add_argument("--scores", type=Path, default=None,
                            help="also write every window's score as JSON lines (row, split, key, first_line, last_line, size, label, score, "
                                 "is_anomaly): what the sidecar should answer for the same window")
@@ -102,10 +108,17 @@ def run(args: argparse.Namespace) -> dict:
     source = modes.check_source_name(args.source)
     if args.mode == "evaluate":
         from .evaluate import evaluate, table, write_report
+        from .report import require_matplotlib, write_html
 
+        if args.html is not None:
+            require_matplotlib()  # before the scoring, not after it
         modes.seed_everything(args.seed)
         report = evaluate(args.bundle, args.data, source, device, args.seed, scores_path=args.scores)
         print(table(report), file=sys.stderr)
+        if args.html is not None:
+            report["html"] = str(args.html)
+            write_html(report, args.html)
+            log.info("wrote %s", args.html)
         if args.report is not None:
             write_report(report, args.report)
         return report
@@ -129,6 +142,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         log.error("%s", err)
         log.debug("where it was raised", exc_info=True)
         return 65
+    except ReportDependencyError as err:
+        log.error("%s", err)
+        return 1
     print(json.dumps(result), flush=True)
     return 0
 

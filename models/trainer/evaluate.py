@@ -5,6 +5,10 @@ training time). The baselines see event-count vectors (how often each template
 row occurs in the window), are fitted on the same training rows the adapter
 used (``--train-size`` included), and get their threshold the same way: max F1
 on validation. Nothing here is tuned on the test split.
+
+The report also holds what ``--html`` draws (report.py: precision-recall
+vertices, score histogram, templates over-represented in anomalous windows),
+so the JSON summary and the page never disagree.
 """
 from __future__ import annotations
 
@@ -22,7 +26,9 @@ from sklearn.tree import DecisionTreeClassifier
 from . import bundle as bundle_io
 from . import metrics
 from .data import Batcher, Prepared
-from .train import score
+from .model import Encoder, SourceTensors
+from .report import summarize
+from .train import autocast, score
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +64,25 @@ def write_scores(path: Path, data: Prepared, scores: np.ndarray, threshold: floa
     return len(scores)
 
 
+@torch.no_grad()
+def anomalous_contributions(encoder: Encoder, src: SourceTensors, batcher: Batcher, rows: np.ndarray,
+                            batch_size: int = 256) -> np.ndarray:
+    """[K]: each template row's per-line contributions to the logit, summed over the anomalous windows among ``rows``."""
+    data = batcher.data
+    out = np.zeros(data.vectors.shape[0], dtype=np.float64)
+    rows = rows[data.labels[rows] == 1]
+    encoder.eval()
+    for i in range(0, len(rows), batch_size):
+        part = rows[i : i + batch_size]
+        b = batcher.batch(part)
+        with autocast(batcher.device):
+            _, contribution, _ = encoder(b.emb, b.mask, b.buckets, src)
+        c = contribution.float().cpu().numpy()
+        w = data.windows[part, : c.shape[1]]
+        np.add.at(out, w[w >= 0], c[w >= 0])
+    return out
+
+
 def evaluate(bundle: Path, data_dir: Path, source: str, device: torch.device, seed: int = 42,
              scores_path: Optional[Path] = None) -> Dict[str, object]:
     t0 = time.perf_counter()
@@ -70,8 +95,8 @@ def evaluate(bundle: Path, data_dir: Path, source: str, device: torch.device, se
     if len(test) == 0:
         raise ValueError(f"{data_dir}: the test split is empty")
     thr = float(meta["threshold"])
-    test_scores, _ = score(encoder, src, batcher, test)
-    val_scores, _ = score(encoder, src, batcher, val)
+    test_scores, _ = score(encoder, src, batcher, test, desc="test split")
+    val_scores, _ = score(encoder, src, batcher, val, desc="validation split")
     training = meta["training"]
     train = data.rows("train", training.get("train_size"))
     sp = data.meta["split"]
@@ -99,8 +124,9 @@ def evaluate(bundle: Path, data_dir: Path, source: str, device: torch.device, se
             "decision_tree": _baseline(DecisionTreeClassifier(class_weight="balanced", random_state=seed), data, train, val, test),
         },
     }
+    report.update(summarize(data, test, test_scores, anomalous_contributions(encoder, src, batcher, test)))
     if scores_path is not None:
-        all_scores, _ = score(encoder, src, batcher, np.arange(len(data.labels)))
+        all_scores, _ = score(encoder, src, batcher, np.arange(len(data.labels)), desc="every window")
         report["scores"] = {"file": str(scores_path), "windows": write_scores(scores_path, data, all_scores, thr)}
     report["eval_wall_s"] = round(time.perf_counter() - t0, 2)
     return report

@@ -16,15 +16,20 @@ improving while the ranking is already perfect.
 The Log-Attention scalars get ``la_lr_scale`` × the learning rate and no weight
 decay: each is one number per (head, bucket), and a bucket (a hashed parameter
 value) occurs in few windows, so at the trunk's rate they barely leave zero.
+
+Progress: on a terminal, a tqdm bar per epoch (training batches) and per
+scoring pass (validation, test); never in CI logs or pipes, where the one
+``logging`` line per epoch is all there is.
 """
 from __future__ import annotations
 
 import contextlib
 import copy
 import logging
+import sys
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, Iterable, List, Optional, TypeVar
 
 import numpy as np
 import torch
@@ -34,7 +39,21 @@ from . import metrics
 from .data import Batcher, Prepared
 from .model import Encoder, SourceTensors
 
+try:
+    from tqdm import tqdm
+except ImportError:  # bars are a nicety: a Python without tqdm ($FLUENT_ANOMALY_PYTHON) trains the same, without them
+    tqdm = None
+
 log = logging.getLogger(__name__)
+T_ = TypeVar("T_")
+
+
+def progress(items: Iterable[T_], total: int, desc: str) -> Iterable[T_]:
+    """A bar on stderr when stderr is a terminal; the plain iterable otherwise (CI logs, pipes, captured runs)."""
+    if tqdm is None:
+        return items
+    return tqdm(items, total=total, desc=desc, unit="batch", leave=False, file=sys.stderr, dynamic_ncols=True,
+                disable=not sys.stderr.isatty())
 
 
 @dataclass
@@ -71,11 +90,12 @@ def autocast(device: torch.device):
 
 
 @torch.no_grad()
-def score(encoder: Encoder, src: SourceTensors, batcher: Batcher, rows: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, float]:
+def score(encoder: Encoder, src: SourceTensors, batcher: Batcher, rows: np.ndarray, batch_size: int = 256,
+          desc: str = "scoring") -> tuple[np.ndarray, float]:
     """(probabilities in row order, mean BCE) in eval mode, fp32 logits."""
     encoder.eval()
     out, loss_sum = [], 0.0
-    for b in batcher.batches(rows, batch_size):
+    for b in progress(batcher.batches(rows, batch_size), -(-len(rows) // batch_size), desc):
         with autocast(batcher.device):
             _, _, logit = encoder(b.emb, b.mask, b.buckets, src)
         logit = logit.float()
@@ -134,7 +154,7 @@ def fit(encoder: Encoder, src: SourceTensors, data: Prepared, device: torch.devi
     for epoch in range(1, opts.epochs + 1):
         encoder.train()
         loss_sum, seen = 0.0, 0
-        for b in batcher.batches(train_rows, opts.batch_size, gen):
+        for b in progress(batcher.batches(train_rows, opts.batch_size, gen), steps_per_epoch, f"epoch {epoch}/{opts.epochs}"):
             with autocast(device):
                 _, _, logit = encoder(b.emb, b.mask, b.buckets, src)
             loss = F.binary_cross_entropy_with_logits(logit.float(), b.labels, pos_weight=pos_weight)
@@ -144,7 +164,7 @@ def fit(encoder: Encoder, src: SourceTensors, data: Prepared, device: torch.devi
             sched.step()
             loss_sum += float(loss) * len(b.labels)
             seen += len(b.labels)
-        val_scores, val_loss = score(encoder, src, batcher, val_rows)
+        val_scores, val_loss = score(encoder, src, batcher, val_rows, desc=f"epoch {epoch} validation")
         thr, rule = metrics.best_threshold(val_scores, y_val)
         val = metrics.report(val_scores, y_val, thr)
         auc = val["roc_auc"] if val["roc_auc"] is not None else 0.0
