@@ -29,12 +29,13 @@ import type { Receipt } from '../pipeline/receipt.js'
 import type { LogEvent, Sink } from '../pipeline/stage.js'
 import { decode, encode } from './codec.js'
 import { FrameDecoder } from './decoder.js'
+import { packEntries } from './pack-entries.js'
 import { checkPong, createPing, type ClientSecurity } from './handshake.js'
 import { readHelo } from './protocol.js'
 
 const gzipAsync = promisify(gzip)
 
-interface OpenChunk { tag: string, entries: unknown[], records: number, receipts: Array<[Receipt, number]> }
+interface OpenChunk { tag: string, events: LogEvent[], records: number, receipts: Array<[Receipt, number]> }
 interface SealedChunk { id: string, tag: string, frame: Buffer, records: number, receipts: Array<[Receipt, number]>, attempts: number, timer?: NodeJS.Timeout }
 
 type State = 'idle' | 'connecting' | 'handshake' | 'ready' | 'backoff' | 'closed'
@@ -83,15 +84,14 @@ export class ForwardClient implements Sink {
 
   write (events: LogEvent[]): void {
     if (this.state === 'closed') throw new Error('ForwardClient.write after close')
-    const retain = this.opts.retain_metadata
     for (const e of events) {
       const tag = this.rewrite(e.tag)
       let chunk = this.open.get(tag)
       if (chunk === undefined) {
-        chunk = { tag, entries: [], records: 0, receipts: [] }
+        chunk = { tag, events: [], records: 0, receipts: [] }
         this.open.set(tag, chunk)
       }
-      chunk.entries.push(retain && e.metadata !== undefined ? [[e.time, e.metadata], e.record] : [e.time, e.record])
+      chunk.events.push(e)
       chunk.records++
       const last = chunk.receipts[chunk.receipts.length - 1]
       if (last !== undefined && last[0] === e.receipt) last[1]++
@@ -112,11 +112,7 @@ export class ForwardClient implements Sink {
   private seal (c: OpenChunk): void {
     this.open.delete(c.tag)
     const id = randomBytes(16).toString('base64')
-    // One msgpackr call per chunk: pack the entries as an array, then drop the
-    // array header; what is left is the concatenated entries PackedForward carries.
-    const packed = encode(c.entries)
-    const head = packed[0] <= 0x9f ? 1 : packed[0] === 0xdc ? 3 : 5
-    const payload = packed.subarray(head)
+    const payload = packEntries(c.events, this.opts.retain_metadata, c.records * this.entryBytes)
     this.entryBytes = 0.8 * this.entryBytes + 0.2 * (payload.length / c.records)
     const push = (body: Buffer, compressed: boolean): void => {
       const options: Record<string, unknown> = { chunk: id, size: c.records }

@@ -10,6 +10,7 @@
  * the input sockets above `limits.max_pending_records`.
  */
 import type { Entry } from '../forward/protocol.js'
+import type { Enrichment } from './enrichment.js'
 import type { Receipt } from './receipt.js'
 
 /** One log event on its way through the sidecar. */
@@ -17,6 +18,8 @@ export interface LogEvent extends Entry {
   /** The tag it arrived with (the sink rewrites it on the way out). */
   tag: string
   receipt: Receipt
+  /** Fields added on the way out, as msgpack bytes; `record` stays as it arrived (see enrichment.ts, `outputRecord`). */
+  enrichment?: Enrichment
 }
 
 export type Emit = (events: LogEvent[]) => void

@@ -4,6 +4,9 @@
  * (`"anomaly.score": ...`, for pipelines that do not want nested maps); every
  * name can be renamed.
  */
+import { encode } from '../forward/codec.js'
+import { mapHeader, type Enrichment } from '../pipeline/enrichment.js'
+
 export const FIELD_NAMES = ['score', 'is_anomaly', 'threshold', 'window_id', 'window_size', 'template_id', 'template', 'model', 'adapter', 'top_line'] as const
 export type FieldName = typeof FIELD_NAMES[number]
 
@@ -23,4 +26,65 @@ export function enrich (record: Record<string, unknown>, fields: AnomalyFields, 
   const out: Record<string, unknown> = { ...record }
   for (const [k, v] of Object.entries(named)) out[`${o.field}.${k}`] = v
   return out
+}
+
+/** The fields that are the same for every line of a window. */
+export type WindowFields = Omit<AnomalyFields, 'template_id' | 'template'>
+
+/** A window's pre-encoded pairs, before and after the per-template ones. */
+export interface WindowPairs { before: Uint8Array, after: Uint8Array }
+
+const BEFORE = ['score', 'is_anomaly', 'threshold', 'window_id', 'window_size'] as const
+const TEMPLATE = ['template_id', 'template'] as const
+const AFTER = ['model', 'adapter', 'top_line'] as const
+
+/**
+ * The same fields as `enrich`, in the same order and with the same names, as
+ * msgpack bytes (plugin/pipeline/enrichment.ts): encoded once per window and
+ * once per template, shared by every record that gets them.
+ */
+export class EnrichmentEncoder {
+  readonly keys: readonly string[]
+  private readonly head: Uint8Array
+  private readonly templates = new Map<string, Uint8Array>()
+
+  constructor (private readonly o: EnrichOptions, private readonly maxTemplates = 10_000) {
+    const names = FIELD_NAMES.map(k => this.key(k))
+    if (new Set(names).size !== names.length) throw new Error(`enrich.names gives two fields the same name: ${names.join(', ')}`)
+    this.keys = o.flat ? names : [o.field]
+    this.head = o.flat ? new Uint8Array(0) : Buffer.concat([pairsOf({ [o.field]: 0 }).subarray(0, -1), mapHeader(FIELD_NAMES.length)])
+  }
+
+  private key (k: FieldName): string {
+    const name = this.o.names[k] ?? k
+    return this.o.flat ? `${this.o.field}.${name}` : name
+  }
+
+  private pairs (names: readonly FieldName[], fields: Partial<AnomalyFields>): Uint8Array {
+    const obj: Record<string, unknown> = {}
+    for (const k of names) obj[this.key(k)] = fields[k]
+    return pairsOf(obj)
+  }
+
+  window (f: WindowFields): WindowPairs {
+    return { before: this.pairs(BEFORE, f), after: this.pairs(AFTER, f) }
+  }
+
+  record (w: WindowPairs, templateId: string, template: string): Enrichment {
+    const id = `${templateId}\u0000${template}`
+    let t = this.templates.get(id)
+    if (t === undefined) {
+      if (this.templates.size >= this.maxTemplates) this.templates.clear()
+      t = this.pairs(TEMPLATE, { template_id: templateId, template })
+      this.templates.set(id, t)
+    }
+    return { keys: this.keys, parts: [this.head, w.before, t, w.after] }
+  }
+}
+
+/** An object's key/value pairs as msgpack, without the map header. */
+function pairsOf (obj: Record<string, unknown>): Uint8Array {
+  const packed = encode(obj)
+  const b = packed[0]
+  return packed.subarray(b >= 0x80 && b <= 0x8f ? 1 : b === 0xde ? 3 : 5)
 }

@@ -18,7 +18,7 @@ import { Receipt } from '../pipeline/receipt.js'
 import type { Emit, LogEvent, Stage } from '../pipeline/stage.js'
 import type { Window } from '../windowing/index.js'
 import { EventTime } from '../forward/event-time.js'
-import { enrich, type EnrichOptions } from './enrich.js'
+import { EnrichmentEncoder, type EnrichOptions } from './enrich.js'
 import type { Router } from './router.js'
 import type { Scorer } from './scorer.js'
 import type { HeldLine, SourceRuntime } from './source-runtime.js'
@@ -42,6 +42,7 @@ export class ScoringStage implements Stage {
   private heldCount = 0
   private readonly now: () => number
   private readonly instance: string
+  private readonly encoder: EnrichmentEncoder
 
   constructor (
     private readonly router: Router<SourceRuntime>,
@@ -52,6 +53,7 @@ export class ScoringStage implements Stage {
   ) {
     this.now = opts.now ?? Date.now
     this.instance = opts.instance ?? Math.floor(Date.now() / 1000).toString(36)
+    this.encoder = new EnrichmentEncoder(opts.enrich)
     telemetry.counters.gauge('scoring_held_records', () => this.heldCount)
     telemetry.counters.gauge('scoring_open_windows', () => sources.reduce((a, s) => a + s.stats().open, 0))
   }
@@ -63,6 +65,9 @@ export class ScoringStage implements Stage {
   push (events: LogEvent[]): void {
     const now = this.now()
     const pass: LogEvent[] = []
+    // counted per run of one source (a chunk has one tag), not per record: the counter key is a string built per call
+    let counted: SourceRuntime | undefined
+    let held = 0
     for (const e of events) {
       const rt = this.router.route(e.tag)
       if (rt === undefined) { pass.push(e); continue }
@@ -73,9 +78,15 @@ export class ScoringStage implements Stage {
         continue
       }
       this.heldCount++
-      this.telemetry.counters.inc('records_scored_in_total', 1, { source: rt.name })
+      if (rt !== counted) {
+        if (counted !== undefined) this.telemetry.counters.inc('records_scored_in_total', held, { source: counted.name })
+        counted = rt
+        held = 0
+      }
+      held++
       if (out.closed.length > 0) this.dispatch(rt, out.closed)
     }
+    if (counted !== undefined) this.telemetry.counters.inc('records_scored_in_total', held, { source: counted.name })
     if (pass.length > 0) this.emit(pass)
     this.schedule()
   }
@@ -143,29 +154,28 @@ export class ScoringStage implements Stage {
         if (result.contribution[i] > best) { best = result.contribution[i]; top = w.items[i] }
       }
     }
-    for (let i = 0; i < w.items.length; i++) {
-      if (!w.owned[i]) continue
-      const h = w.items[i]
-      this.heldCount--
-      if (result === undefined) {
-        this.telemetry.counters.inc('records_unscored_total', 1, { source: rt.name, reason: unscoredReason ?? 'unknown' })
-        out.push(h.event)
-        continue
-      }
-      h.event.record = enrich(h.event.record, {
+    const pairs = result === undefined
+      ? undefined
+      : this.encoder.window({
         score: round6(result.score),
         is_anomaly: result.isAnomaly,
         threshold: result.threshold,
         window_id: windowId,
         window_size: w.items.length,
-        template_id: h.features.templateId,
-        template: h.features.template,
         model: result.model,
         adapter: result.adapter,
         top_line: top?.content,
-      }, this.opts.enrich)
+      })
+    let unscored = 0
+    for (let i = 0; i < w.items.length; i++) {
+      if (!w.owned[i]) continue
+      const h = w.items[i]
+      this.heldCount--
+      if (pairs === undefined) unscored++
+      else h.event.enrichment = this.encoder.record(pairs, h.features.templateId, h.features.template)
       out.push(h.event)
     }
+    if (unscored > 0) this.telemetry.counters.inc('records_unscored_total', unscored, { source: rt.name, reason: unscoredReason ?? 'unknown' })
     if (result?.isAnomaly === true && this.opts.summaryTag !== undefined) out.push(this.summary(rt, w, windowId, result, top))
     if (out.length > 0) this.emit(out)
   }
