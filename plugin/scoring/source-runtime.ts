@@ -34,6 +34,14 @@ export type AddOutcome =
   | { kind: 'windowed', closed: Array<Window<HeldLine>> }
   | { kind: 'unscored', reason: 'no_message' | 'no_window_key' }
 
+/** `s` without one trailing \n, \r\n or \r. */
+function chomp (s: string): string {
+  const last = s.charCodeAt(s.length - 1)
+  if (last === 10) return s.charCodeAt(s.length - 2) === 13 ? s.slice(0, -2) : s.slice(0, -1)
+  if (last === 13) return s.slice(0, -1)
+  return s
+}
+
 export class SourceRuntime {
   private readonly session: SessionWindows<HeldLine> | undefined
   private readonly sliding: SlidingWindows<HeldLine> | undefined
@@ -52,11 +60,16 @@ export class SourceRuntime {
 
   get name (): string { return this.spec.name }
 
+  /**
+   * The log line of a record, without a trailing line break: a file tailed
+   * with CRLF line ends (Fluent Bit tail, Vector file) keeps the `\r`, which
+   * `prepare` strips; left on, it made the HDFS header parse to empty content.
+   */
   message (record: Record<string, unknown>): string | undefined {
     for (const k of this.spec.messageKeys) {
       const v = record[k]
-      if (typeof v === 'string') return v
-      if (v instanceof Uint8Array) return Buffer.from(v).toString('utf8')
+      if (typeof v === 'string') return chomp(v)
+      if (v instanceof Uint8Array) return chomp(Buffer.from(v).toString('utf8'))
     }
     return undefined
   }

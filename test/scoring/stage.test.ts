@@ -123,4 +123,19 @@ t.test('online featurisation equals prepare, and every record comes out enriched
   }
   t.equal(mismatched, 0, `every one of ${checked} sessions has prepare's template vectors and parameter buckets, line for line`)
   t.ok(emitted.some(e => e.tag === 'anomaly.summary'), 'summary events for anomalous windows')
+
+  // A file with CRLF line ends (loghub_2k's HDFS_2k.log is one), tailed as it is: the record
+  // keeps its \r, and the line must parse as prepare parses it (prepare strips the \r).
+  const crlf = readFileSync(join(DATASETS, 'loghub_2k', 'HDFS', 'HDFS_2k.log'), 'latin1').split('\n').filter(l => l.endsWith('\r')).slice(0, 300)
+  t.ok(crlf.some(l => l.includes('Got exception while serving')), 'the sample holds the lines a trailing \\r used to break')
+  let same = 0
+  for (const line of crlf) {
+    const a = rt.add({ tag: 'app.hdfs', time: 1, record: { log: line }, receipt: new Receipt(1) }, 0)
+    const b = rt.add({ tag: 'app.hdfs', time: 1, record: { log: line.slice(0, -1) }, receipt: new Receipt(1) }, 0)
+    if (a.kind === 'windowed' && b.kind === 'windowed') same++
+  }
+  t.equal(same, crlf.length, `all ${crlf.length} CRLF lines are windowed by their block id, as without the \\r`)
+  const withCr = rt.featurizer.line(rt.spec.format?.parse(rt.message({ log: crlf[0] }) as string)?.content as string)
+  const without = rt.featurizer.line(rt.spec.format?.parse(crlf[0].slice(0, -1))?.content as string)
+  t.same(withCr, without, 'with the same template and parameters')
 })
