@@ -76,12 +76,16 @@ interface Pending { window: ScoreWindow, T: number, request: Request, index: num
 interface KeyQueue { source: string, version: string, key: string, qkey: string, shared: SharedSourceTensors, items: Pending[], since: number }
 
 /**
- * Length class of a window: the next power of two, at least 8. A batch is
- * padded to its longest window, so mixing 4-line and 40-line sessions would
- * make ONNX Runtime compute ~3x the real lines (HDFS: mean 11, max 42);
- * within a class padding stays under 2x.
+ * Length class of a window: 8, then 12, 16, 24, 32, 48, ... (powers of two
+ * and the halfway points). A batch is padded to its longest window, so mixing
+ * 4-line and 40-line sessions would make ONNX Runtime compute ~3x the real
+ * lines (HDFS: mean 12, max 42); within a class padding stays under 1.5x.
  */
-const lengthClass = (T: number): number => T <= 8 ? 8 : 2 ** Math.ceil(Math.log2(T))
+export const lengthClass = (T: number): number => {
+  if (T <= 8) return 8
+  const p = 2 ** Math.ceil(Math.log2(T))
+  return T <= p * 0.75 ? p * 0.75 : p
+}
 
 const positiveInt = (name: string, v: number): number => {
   if (!Number.isInteger(v) || v < 1) throw new TypeError(`worker pool option ${name} must be a positive integer, got ${v}`)

@@ -13,7 +13,7 @@
 import t from 'tap'
 import { readdirSync } from 'node:fs'
 import * as ort from 'onnxruntime-node'
-import { createScoringPool, type ScoreWindow, type ScoringPoolOptions, type SourceTensor } from '../../worker-pool/pool.js'
+import { createScoringPool, lengthClass, type ScoreWindow, type ScoringPoolOptions, type SourceTensor } from '../../worker-pool/pool.js'
 import { isPoolError } from '../../worker-pool/errors.js'
 import { loadParity, type Parity } from './parity.js'
 import { tinyBundle } from './tiny-bundle.js'
@@ -89,7 +89,11 @@ t.test('concurrent single-window calls coalesce into few ORT runs with the same 
   t.teardown(() => pool.close())
   const got = (await Promise.all(windows.map(w => pool.score('hdfs', 'v1', v1, [w])))).map(r => r[0].score)
   const s = pool.stats()
-  t.ok(s.batches <= 3, `64 concurrent calls ran in ${s.batches} ORT runs (≤ 3)`)
+  // one run per length class, or more where a class holds more than maxBatch windows
+  const perClass = new Map<number, number>()
+  for (const w of windows) { const c = lengthClass(w.embeddings.length / parity.D); perClass.set(c, (perClass.get(c) ?? 0) + 1) }
+  const bound = [...perClass.values()].reduce((a, n) => a + Math.ceil(n / 32), 0)
+  t.ok(s.batches <= bound && bound < 8, `64 concurrent calls ran in ${s.batches} ORT runs (≤ ${bound}: ${perClass.size} length classes)`)
   t.equal(s.windows, 64)
   t.equal(s.batchSize.sum, 64)
   t.ok(maxDiff(got, want) < 1e-5, `batched scores equal direct one-window runs (max diff ${maxDiff(got, want).toExponential(2)})`)
@@ -213,4 +217,7 @@ t.test('short and long windows go in separate batches (less padding), with the s
   const got = (await pool.score('hdfs', 'v1', v1, windows)).map(s => s.score)
   t.equal(pool.stats().batches, 2, 'one batch per length class, not one padded batch')
   t.ok(maxDiff(got, await direct(v1, windows)) < 1e-5, 'results still in call order and equal to one-at-a-time scoring')
+  const classes = Array.from({ length: 600 }, (_, i) => [i + 1, lengthClass(i + 1)])
+  t.ok(classes.every(([T, c]) => c >= T && (T <= 8 || c < 1.5 * T)), 'a class holds its windows with less than 1.5x padding (8 lines at least)')
+  t.same([9, 12, 13, 17, 42].map(lengthClass), [12, 12, 16, 24, 48])
 })
