@@ -15,7 +15,7 @@ commands:
                                turn raw logs into prepared training data (see README)
   train   pretrain|adapt|finetune|scratch --data DIR --source NAME --out BUNDLE [...]
                                train on prepared data (python3 -m models.trainer; see README)
-  eval    --bundle DIR --data DIR --source NAME [--report FILE]
+  eval    --bundle DIR --data DIR --source NAME [--report FILE] [--scores FILE] [--html FILE]
                                precision, recall, F1, ROC-AUC on the test split, with baselines
   replay  FILE --tag TAG [--labels FILE]
                                send a log file through a running sidecar, print windows,
