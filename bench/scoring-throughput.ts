@@ -23,6 +23,7 @@
  *   BENCH_SCALE=0.1 npx tsx bench/scoring-throughput.ts      # shorter (about 25 s instead of 2 min)
  *   ... --prof .scratch/prof     # --cpu-prof the scoring sidecars into that folder
  *   ... --only hdfs              # one dataset (its pass-through and scoring scenarios)
+ *   ... --threads 1               # model.threads for the scoring sidecar (default: cores / ort_threads)
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { availableParallelism, cpus } from 'node:os'
@@ -114,7 +115,7 @@ async function sidecar (downstream: number, spec: Json): Promise<void> {
     output: { forward: { port: downstream } },
     admin: { enabled: false },
     log: { level: 'warn' },
-    ...(spec.bundle === undefined ? {} : { model: { bundle: spec.bundle }, sources: spec.sources }),
+    ...(spec.bundle === undefined ? {} : { model: { bundle: spec.bundle, ...(spec.threads === undefined ? {} : { threads: spec.threads }) }, sources: spec.sources }),
   })
   const sc = await buildSidecar(config)
   const { forward } = await sc.start()
@@ -164,16 +165,17 @@ const options = {
   'idle-timeout': { type: 'string', default: '200' },
   prof: { type: 'string' },
   only: { type: 'string' },
+  threads: { type: 'string' },
 } as const
 
 interface Scenario { name: string, dataset: Dataset, scoring: boolean }
 interface Row { s: Scenario, pool: Json | null, maxPending: number, rate: number, usage: Json, tp: Json, lat: Json, latSend: Json, sc: Json, windows: number, batches: number }
 
-async function runScenario (s: Scenario, o: { bundle: string, sources: Json[], perMessage: number, messages: number, latMessages: number, warmMessages: number, window: number, rate: number, idleMs: number, prof?: string }): Promise<Row> {
+async function runScenario (s: Scenario, o: { bundle: string, threads?: number, sources: Json[], perMessage: number, messages: number, latMessages: number, warmMessages: number, window: number, rate: number, idleMs: number, prof?: string }): Promise<Row> {
   const rx = new RoleProcess(self, ['receiver'])
   const { port: rxPort } = await rx.next<{ port: number }>()
   const nodeArgs = s.scoring && o.prof !== undefined ? ['--cpu-prof', '--cpu-prof-dir', o.prof] : []
-  const sc = new RoleProcess(self, ['sidecar', String(rxPort), JSON.stringify(s.scoring ? { bundle: o.bundle, sources: o.sources } : {})], nodeArgs)
+  const sc = new RoleProcess(self, ['sidecar', String(rxPort), JSON.stringify(s.scoring ? { bundle: o.bundle, sources: o.sources, threads: o.threads } : {})], nodeArgs)
   const info = await sc.next()
   if (s.scoring) process.stderr.write(`${s.name}: worker pool ${JSON.stringify(info.pool)}, max_pending_records ${info.maxPending}\n`)
   const send = async (messages: number, rate: number): Promise<Json> => {
@@ -226,7 +228,7 @@ async function orchestrate (): Promise<void> {
     { name: 'hdfs', match: DATA.hdfs.tag, format: 'hdfs', window: { mode: 'session', ...win } },
     ...(hasBgl ? [{ name: 'bgl', match: DATA.bgl.tag, format: 'bgl', window: { mode: 'sliding', size: 20, ...win } }] : []),
   ]
-  const o = { bundle, sources, perMessage, messages: toMessages(Number(args.records)), latMessages: toMessages(Number(args['latency-records'])), warmMessages: toMessages(Number(args.warmup)), window: Number(args.window), rate: Number(args.rate), idleMs, prof: args.prof as string | undefined }
+  const o = { bundle, sources, perMessage, messages: toMessages(Number(args.records)), latMessages: toMessages(Number(args['latency-records'])), warmMessages: toMessages(Number(args.warmup)), window: Number(args.window), rate: Number(args.rate), idleMs, prof: args.prof as string | undefined, threads: args.threads === undefined ? undefined : Number(args.threads) }
   const command = `${process.env.BENCH_SCALE === undefined ? '' : `BENCH_SCALE=${process.env.BENCH_SCALE} `}npx tsx bench/scoring-throughput.ts ${process.argv.slice(2).join(' ')}`.trim()
   const cores = availableParallelism()
   console.log(`# end-to-end scoring: ${command}`)
@@ -243,7 +245,7 @@ async function orchestrate (): Promise<void> {
   for (const s of scenarios.filter(x => args.only === undefined || x.dataset === args.only)) rows.push(await runScenario(s, o))
   const maxPending = Number(rows[0]?.maxPending ?? NaN)
   const pool = rows.find(r => r.pool !== null)?.pool ?? undefined
-  if (pool !== undefined) console.log(`worker pool (model.* defaults): ${pool.threads} threads × ${pool.ortThreads} ORT thread(s), EP ${pool.ep}, max_batch ${pool.maxBatch}, max_wait ${pool.maxWaitMs} ms, max_queue ${pool.maxQueue}; sources: window.idle_timeout ${idleMs} ms, max_open 100,000`)
+  if (pool !== undefined) console.log(`worker pool (model.* defaults${o.threads === undefined ? '' : `, threads ${o.threads}`}): ${pool.threads} threads × ${pool.ortThreads} ORT thread(s), EP ${pool.ep}, max_batch ${pool.maxBatch}, max_wait ${pool.maxWaitMs} ms, max_queue ${pool.maxQueue}; sources: window.idle_timeout ${idleMs} ms, max_open 100,000`)
   const ceiling = (r: Row): number => rows.find(x => !x.s.scoring && x.s.dataset === r.s.dataset)?.rate ?? NaN
 
   console.log('\n| scenario | records/s (max rate) | vs pass-through | sidecar CPU, cores: all / main thread / other threads | main loop busy | windows scored | lines/window mean / p50 / max | anomalous windows | records without anomaly map | summaries | ORT runs (windows/run) |')

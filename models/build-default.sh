@@ -4,6 +4,7 @@
 # models/default/README.md.
 #
 #   bash models/build-default.sh [WORK_DIR]     # default WORK_DIR: .scratch/default-build
+#   D_MODEL=64 FFN=256 bash models/build-default.sh DIR   # another size (LAYERS, ADAPTER_SIZE too)
 #   rm -rf models/default && cp -r WORK_DIR/bundle models/default
 #
 # Chronological split everywhere (prepare's default): the network and the
@@ -29,7 +30,7 @@ cli prepare --quiet --format bgl --logs "$DATA/loghub_2k/BGL/BGL_2k.log" \
 
 rm -rf "$WORK/bundle"
 "$PY" -m models.trainer pretrain --data "$WORK/prep-hdfs" --source hdfs --out "$WORK/bundle" \
-  --layers 1 --d-model 128 --ffn 512 --adapter-size 16 --epochs 10 --seed 42 --threads 2
+  --layers "${LAYERS:-1}" --d-model "${D_MODEL:-128}" --ffn "${FFN:-512}" --adapter-size "${ADAPTER_SIZE:-16}" --epochs 10 --seed 42 --threads 2
 "$PY" -m models.trainer adapt --data "$WORK/prep-bgl" --source bgl --bundle "$WORK/bundle" \
   --epochs 20 --batch-size 16 --patience 5 --seed 1 --threads 2
 for s in hdfs bgl; do
