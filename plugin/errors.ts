@@ -35,11 +35,14 @@ export const ErrorCodes = {
   BUFFER_IO: 'Reading or writing the on-disk buffer (buffer.path) failed, e.g. the disk is full; chunks are acknowledged on delivery instead until writes work again.',
   BUFFER_LOCKED: 'Another running sidecar holds buffer.path; give each sidecar its own folder.',
   BUFFER_INVALID: 'buffer settings do not fit together (segment_size larger than max_size).',
+  BUFFER_REPLAYED: 'At start, records an earlier run accepted and did not deliver were replayed from buffer.path (a warning: the downstream may see some twice).',
   FWD_FRAME_TIMEOUT: 'A sender started a frame and did not finish it within input.forward.frame_timeout; connection closed (its unacked chunks are resent by the sender).',
   OUT_CONNECT: 'Could not connect to the downstream; retrying with backoff.',
   OUT_ACK_TIMEOUT: 'The downstream did not acknowledge a chunk in output.forward.ack_timeout; resending the same chunk.',
   OUT_HANDSHAKE: 'The downstream refused or failed the shared_key/user handshake; retrying with backoff.',
   OUT_PROTOCOL: 'The downstream answered something that is not an ack; reconnecting.',
+  // scoring
+  SCORE_EMIT_FAILED: 'Handing a scored window\'s records to the output threw (not expected: the output closes only after the windows are flushed); logged, the process goes on.',
   // process
   SHUTDOWN_TIMEOUT: 'Pending records were not all delivered before the shutdown grace period ended.',
   // log mining (plugin/mining)

@@ -77,7 +77,7 @@ export class Sidecar {
       // What an earlier run accepted and did not deliver goes first; the
       // input opens at once and waits like any sender while the pipeline is full.
       this.replaying = this.pipeline.replay().then(n => {
-        if (n > 0) this.parts.telemetry.log.warn({ records: n, corrupt_frames: this.parts.buffer?.stats.corruptFrames }, 'replayed undelivered records from the disk buffer (some may be duplicates downstream)')
+        if (n > 0) this.parts.telemetry.log.warn({ code: 'BUFFER_REPLAYED', records: n, corrupt_frames: this.parts.buffer?.stats.corruptFrames }, 'replayed undelivered records from the disk buffer (some may be duplicates downstream)')
       }, (err: unknown) => { this.parts.telemetry.log.error({ code: 'BUFFER_IO', err: (err as Error).message }, 'replaying the disk buffer failed') })
     }
     const forward = await this.server.listen()

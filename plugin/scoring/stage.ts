@@ -136,7 +136,7 @@ export class ScoringStage implements Stage {
     // A throw while emitting (not expected: the sink closes only after flush)
     // must not become an unhandled rejection that ends the process.
     const tracked: Promise<void> = p.catch((err: unknown) => {
-      this.telemetry.log.error({ source: rt.name, err: (err as Error).message }, 'emitting scored records failed')
+      this.telemetry.log.error({ code: 'SCORE_EMIT_FAILED', source: rt.name, err: (err as Error).message }, 'emitting scored records failed')
     }).finally(() => this.inflight.delete(tracked))
     this.inflight.add(tracked)
   }
