@@ -3,10 +3,12 @@
  * collectors for what the downstream received. Real sockets throughout.
  */
 import { once } from 'node:events'
-import type { AddressInfo } from 'node:net'
+import net, { type AddressInfo } from 'node:net'
 import { parseConfig } from '../../config/load.js'
 import { quietTelemetry, type Telemetry } from '../../plugin/events.js'
 import { createSidecar, type Sidecar } from '../../plugin/index.js'
+import { FrameDecoder } from '../../plugin/forward/decoder.js'
+import { encodeAck, readClientFrame, type ClientFrame } from '../../plugin/forward/protocol.js'
 import { ForwardServer } from '../../plugin/forward/server.js'
 import { Pipeline } from '../../plugin/pipeline/pipeline.js'
 import type { LogEvent, Sink } from '../../plugin/pipeline/stage.js'
@@ -56,3 +58,30 @@ export async function startSidecar (downstreamPort: number, overrides: { input?:
 }
 
 export { once }
+
+/**
+ * A bare Forward downstream over a real socket, for tests that decide when
+ * (or whether) a chunk is acked: each events frame goes to `onChunk` with the
+ * function that writes its ack.
+ */
+export async function rawDownstream (onChunk: (frame: Extract<ClientFrame, { kind: 'events' }>, ack: () => void) => void): Promise<{ port: number, close: () => Promise<void> }> {
+  const sockets = new Set<net.Socket>()
+  const server = net.createServer(sock => {
+    sockets.add(sock)
+    sock.on('close', () => sockets.delete(sock))
+    sock.on('error', () => {})
+    const d = new FrameDecoder(1 << 24)
+    sock.on('data', data => {
+      d.push(data)
+      for (let r = d.next(); r.kind === 'frame'; r = d.next()) {
+        const f = readClientFrame(r.bytes)
+        if (f.kind === 'events') onChunk(f, () => { sock.write(encodeAck(f.options.chunk as string)) })
+      }
+    })
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: () => { for (const s of sockets) s.destroy(); return new Promise(resolve => server.close(() => resolve())) },
+  }
+}

@@ -5,7 +5,6 @@
  * Forward one: 200 only once the records are durable downstream.
  */
 import t, { type Test } from 'tap'
-import net from 'node:net'
 import { Readable } from 'node:stream'
 import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -17,11 +16,10 @@ import { parse } from 'yaml'
 import { parseConfig } from '../../config/load.js'
 import { quietTelemetry } from '../../plugin/events.js'
 import { EventTime } from '../../plugin/forward/event-time.js'
-import { FrameDecoder } from '../../plugin/forward/decoder.js'
-import { encodeAck, readClientFrame, type Entry } from '../../plugin/forward/protocol.js'
+import type { Entry } from '../../plugin/forward/protocol.js'
 import { buildSidecar, createSidecar, type Sidecar } from '../../plugin/index.js'
 import { DATASETS } from '../../bench/lib/datasets.js'
-import { startReceiver } from '../helpers/sidecar.js'
+import { rawDownstream, startReceiver } from '../helpers/sidecar.js'
 import { waitFor } from '../helpers/wait.js'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
@@ -41,31 +39,12 @@ async function holdingDownstream (): Promise<{ port: number, entries: Array<Entr
   const entries: Array<Entry & { tag: string }> = []
   const held: Array<() => void> = []
   let holding = true
-  const sockets = new Set<net.Socket>()
-  const server = net.createServer(sock => {
-    sockets.add(sock)
-    sock.on('close', () => sockets.delete(sock))
-    sock.on('error', () => {})
-    const d = new FrameDecoder(1 << 24)
-    sock.on('data', data => {
-      d.push(data)
-      for (let r = d.next(); r.kind === 'frame'; r = d.next()) {
-        const f = readClientFrame(r.bytes)
-        if (f.kind !== 'events') continue
-        for (const e of f.entries) entries.push({ ...e, tag: f.tag })
-        const ack = (): void => { sock.write(encodeAck(f.options.chunk as string)) }
-        if (holding) held.push(ack)
-        else ack()
-      }
-    })
+  const d = await rawDownstream((f, ack) => {
+    for (const e of f.entries) entries.push({ ...e, tag: f.tag })
+    if (holding) held.push(ack)
+    else ack()
   })
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    entries,
-    release: () => { holding = false; for (const f of held.splice(0)) f() },
-    close: () => { for (const s of sockets) s.destroy(); return new Promise(resolve => server.close(() => resolve())) },
-  }
+  return { ...d, entries, release: () => { holding = false; for (const f of held.splice(0)) f() } }
 }
 
 /** The parts of config/default.yaml this test changes. */

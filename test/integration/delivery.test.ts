@@ -12,35 +12,21 @@ import { EventTime } from '../../plugin/forward/event-time.js'
 import { encodeAck, readClientFrame, unpackEntries } from '../../plugin/forward/protocol.js'
 import { quietTelemetry } from '../../plugin/events.js'
 import { waitFor } from '../helpers/wait.js'
-import { startReceiver, startSidecar } from '../helpers/sidecar.js'
+import { rawDownstream, startReceiver, startSidecar } from '../helpers/sidecar.js'
 
 
 /** A downstream that records every chunk id it is sent and acks only when `ack(id)` says so. */
 async function flakyDownstream (ack: (id: string, seen: number) => boolean): Promise<{ port: number, seen: string[], records: number, close: () => Promise<void> }> {
   const state = { seen: [] as string[], records: 0 }
-  const sockets = new Set<net.Socket>()
-  const server = net.createServer(sock => {
-    sockets.add(sock)
-    sock.on('close', () => sockets.delete(sock))
-    const d = new FrameDecoder(1 << 24)
-    sock.on('data', data => {
-      d.push(data)
-      for (let r = d.next(); r.kind === 'frame'; r = d.next()) {
-        const f = readClientFrame(r.bytes)
-        if (f.kind !== 'events') continue
-        const id = f.options.chunk as string
-        state.seen.push(id)
-        if (ack(id, state.seen.filter(x => x === id).length)) { state.records += f.entries.length; sock.write(encodeAck(id)) }
-      }
-    })
-    sock.on('error', () => {})
+  const d = await rawDownstream((f, write) => {
+    const id = f.options.chunk as string
+    state.seen.push(id)
+    if (ack(id, state.seen.filter(x => x === id).length)) { state.records += f.entries.length; write() }
   })
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
   return {
-    port: (server.address() as net.AddressInfo).port,
+    ...d,
     get seen () { return state.seen },
     get records () { return state.records },
-    close: () => { for (const s of sockets) s.destroy(); return new Promise(resolve => server.close(() => resolve())) },
   }
 }
 
