@@ -75,7 +75,8 @@ export class EnrichmentEncoder {
     let t = this.templates.get(id)
     if (t === undefined) {
       if (this.templates.size >= this.maxTemplates) this.templates.clear()
-      t = this.pairs(TEMPLATE, { template_id: templateId, template })
+      // a copy: msgpackr's result is a view of its working buffer (often far larger), which a cache entry would keep alive
+      t = new Uint8Array(this.pairs(TEMPLATE, { template_id: templateId, template }))
       this.templates.set(id, t)
     }
     return { keys: this.keys, parts: [this.head, w.before, t, w.after] }
