@@ -30,7 +30,8 @@ export interface RegistryEvents {
 
 export class ModelRegistry extends EventEmitter<RegistryEvents> {
   private readonly live = new Map<string, LiveAdapter>()
-  private seq = 0
+  /** Per source: how many adapters it has had; the version string is `source#n`. */
+  private readonly seq = new Map<string, number>()
   private watcher: FSWatcher | undefined
   private readonly debounce = new Map<string, NodeJS.Timeout>()
   private readonly loading = new Map<string, Promise<LiveAdapter>>()
@@ -51,7 +52,9 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
   current (source: string): LiveAdapter | undefined { return this.live.get(source) }
 
   private version (adapter: Adapter): LiveAdapter {
-    return { adapter, version: `${adapter.source}#${++this.seq}`, loadedAt: new Date() }
+    const n = (this.seq.get(adapter.source) ?? 0) + 1
+    this.seq.set(adapter.source, n)
+    return { adapter, version: `${adapter.source}#${n}`, loadedAt: new Date() }
   }
 
   /** Load `source`'s adapter files again and swap; the old one stays live if this throws. Concurrent calls share one load. */

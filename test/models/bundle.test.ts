@@ -144,3 +144,12 @@ t.test('manifest for another encoder than the ONNX file', async t => {
   t.teardown(() => session.release())
   await refuses(t, dir, 'BUNDLE_ENCODER_INPUTS', /input "head\.weight" has shape \[32\], the manifest says \[64\]/, () => loadBundle(dir, { session, sources: [] }))
 })
+
+t.test('adapter versions count per source: the bundled model starts at hdfs#1 and bgl#1, a reload moves only its own', async t => {
+  const { ModelRegistry } = await import('../../models/registry.js')
+  const registry = await ModelRegistry.open(join(import.meta.dirname, '..', '..', 'models', 'default'))
+  t.teardown(() => registry.close())
+  t.same(registry.sources.map(s => registry.current(s)?.version), ['hdfs#1', 'bgl#1'])
+  await registry.reload('bgl')
+  t.same(registry.sources.map(s => registry.current(s)?.version), ['hdfs#1', 'bgl#2'])
+})
