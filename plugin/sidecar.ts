@@ -93,6 +93,7 @@ export class Sidecar {
           phase: () => this.stopping !== undefined ? 'stopping' : this.started ? 'started' : 'starting',
           downstream: { connected: () => this.client.connected, host: this.parts.config.output.forward.host, port: this.parts.config.output.forward.port, timeoutMs: this.parts.config.output.forward.connect_timeout },
           scoring: this.parts.scoring,
+          buffer: this.parts.buffer === undefined ? undefined : () => ({ full: (this.parts.buffer as DiskBuffer).full }),
           detail: () => ({ pending_records: this.pipeline.pending }),
         }),
       })

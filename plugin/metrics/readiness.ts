@@ -1,10 +1,11 @@
 /**
  * GET /readyz: ready once started and not stopping, with the model loaded
- * when the sidecar scores, and the downstream reachable. The output connects
- * lazily (on the first chunk), so while it is not connected the check opens a
- * TCP connection to output.forward host:port and closes it at once; one probe
- * at a time, its answer reused for PROBE_REUSE_MS so a probe storm cannot
- * become a connection storm.
+ * when the sidecar scores, and the downstream reachable; with the disk buffer
+ * on, the buffer not full instead (the downstream's state is still reported).
+ * The output connects lazily (on the first chunk), so while it is not
+ * connected the check opens a TCP connection to output.forward host:port and
+ * closes it at once; one probe at a time, its answer reused for
+ * PROBE_REUSE_MS so a probe storm cannot become a connection storm.
  */
 import net from 'node:net'
 import type { ModelRegistry } from '../../models/registry.js'
@@ -23,6 +24,13 @@ export interface ReadinessInputs {
   phase: () => 'starting' | 'started' | 'stopping'
   downstream: { connected: () => boolean, host: string, port: number, timeoutMs: number }
   scoring?: { pool: ScoringPool, registry: ModelRegistry }
+  /**
+   * The disk buffer, when on: while it has room, an unreachable downstream
+   * does not make the sidecar unready (records are acked once on disk and
+   * delivered when it returns), so a Fluent Bit restart downstream does not
+   * take the application's pod out of service. A full buffer does.
+   */
+  buffer?: () => { full: boolean }
   /** More fields for the answer (pending records...). */
   detail?: () => Record<string, unknown>
 }
@@ -69,10 +77,18 @@ export function createReadiness (r: ReadinessInputs): () => Promise<ReadyState> 
     }
     const d = r.downstream
     detail.downstream_connected = d.connected()
+    const buffer = r.buffer?.()
+    if (buffer !== undefined) {
+      detail.buffer_full = buffer.full
+      if (buffer.full) reasons.push('disk buffer full (buffer.max_size): the input is paused')
+    }
     if (phase !== 'stopping') { // no probe while stopping: the answer is no anyway
       const unreachable = await reachable()
       detail.downstream_reachable = unreachable === undefined
-      if (unreachable !== undefined) reasons.push(`downstream ${d.host}:${d.port} not reachable (${unreachable})`)
+      if (unreachable !== undefined) {
+        if (buffer === undefined) reasons.push(`downstream ${d.host}:${d.port} not reachable (${unreachable})`)
+        else detail.buffering = `downstream ${d.host}:${d.port} not reachable (${unreachable}): records are kept in the disk buffer until it is`
+      }
     }
     Object.assign(detail, r.detail?.())
     return reasons.length === 0 ? { ready: true, detail } : { ready: false, reason: reasons.join('; '), detail }

@@ -154,6 +154,39 @@ t.test('relay sidecar: typed and described series from prom-client, zeros from t
   await stopped
 })
 
+t.test('with the disk buffer on, an unreachable downstream does not make the sidecar unready; a full buffer does', async t => {
+  // a port with nothing listening
+  const gone = await startReceiver()
+  await gone.close()
+  const config = parseConfig({
+    input: { forward: { port: 0 } },
+    output: { forward: { port: gone.port, retry_initial: 50, retry_max: 200 } },
+    buffer: { enabled: true, path: await mkdtemp(join(tmpdir(), 'fa-ready-buffer-')), max_size: '64K', segment_size: '16K' },
+    limits: { shutdown_grace: 200 },
+    admin: { port: 0 },
+  })
+  const sidecar = createSidecar(config, { telemetry: quietTelemetry() })
+  const addr = await sidecar.start()
+  t.teardown(() => sidecar.stop())
+  const a = admin(addr.admin?.port)
+  const ready = await a.get('/readyz')
+  t.equal(ready.status, 200, 'ready: records are acked once on disk')
+  t.match(JSON.parse(ready.text), { ready: true, downstream_reachable: false, buffer_full: false, buffering: new RegExp(`127\\.0\\.0\\.1:${gone.port} not reachable`) })
+
+  // fill the buffer: 64 KiB of records the downstream never takes
+  const line = 'x'.repeat(200)
+  for (let i = 0; i < 40 && !sidecar.parts.buffer?.full; i++) {
+    await new Promise<void>((resolve, reject) => {
+      const s = connect(addr.forward.port, '127.0.0.1', () => s.end(encode(['app.fill', Array.from({ length: 20 }, (_, j) => [1_700_000_000, { i, j, line }])])))
+      s.on('close', () => resolve()).on('error', reject)
+    })
+  }
+  await until('the buffer to be full', async () => sidecar.parts.buffer?.full === true)
+  const full = await a.get('/readyz')
+  t.equal(full.status, 503)
+  t.match(JSON.parse(full.text), { ready: false, reason: /disk buffer full \(buffer\.max_size\)/, buffer_full: true })
+})
+
 t.test('scoring sidecar: per-source series from the start; batch histograms, windows and adapter info move as windows are scored', async t => {
   const bundle = await mkdtemp(join(tmpdir(), 'fa-metrics-'))
   await cp(await tinyBundle(), bundle, { recursive: true })
