@@ -139,15 +139,21 @@ def train_new_encoder(mode: str, data_dir: Path, source: str, out: Path, cfg_arg
     return _finish(out, manifest, source, encoder, src, data, device, res, training, opts)
 
 
+def _from_bundle(data_dir: Path, base: Path, init_from: Optional[str], opts: FitOptions, device: torch.device,
+                 encoder_trains: bool) -> tuple[Encoder, dict, Prepared, SourceTensors, str, dict]:
+    """finetune and adapt start alike: the bundle's encoder, data that fits it, the target's starting tensors."""
+    gen = seed_everything(opts.seed)
+    encoder, manifest = bundle_io.load_encoder(base, device)
+    data = Prepared(data_dir)
+    bundle_io.check_data_fits(manifest, data, base)
+    src, init_name = _init_from(manifest, base, init_from, encoder.cfg, gen, device)
+    return encoder, manifest, data, src, init_name, _share(encoder, src, encoder_trains=encoder_trains)
+
+
 def finetune(data_dir: Path, source: str, base: Path, out: Path, init_from: Optional[str], opts: FitOptions, device: torch.device) -> dict:
     if out.resolve() == base.resolve():
         raise ValueError("finetune writes a new encoder: --out must be a new folder, not --bundle")
-    gen = seed_everything(opts.seed)
-    encoder, base_manifest = bundle_io.load_encoder(base, device)
-    data = Prepared(data_dir)
-    bundle_io.check_data_fits(base_manifest, data, base)
-    src, init_name = _init_from(base_manifest, base, init_from, encoder.cfg, gen, device)
-    share = _share(encoder, src, encoder_trains=True)
+    encoder, base_manifest, data, src, init_name, share = _from_bundle(data_dir, base, init_from, opts, device, encoder_trains=True)
     res, training = _fit_and_describe("finetune", encoder, src, data, device, opts, share, init_name)
     lineage = {"mode": "finetune", "from_encoder_sha256": base_manifest["encoder"]["sha256"], "from_bundle": str(base)}
     manifest = bundle_io.new_bundle(out, encoder, src, data, pretrained_on=base_manifest["encoder"].get("pretrained_on"), lineage=lineage)
@@ -156,12 +162,7 @@ def finetune(data_dir: Path, source: str, base: Path, out: Path, init_from: Opti
 
 def adapt(data_dir: Path, source: str, base: Path, out: Optional[Path], init_from: Optional[str], opts: FitOptions, device: torch.device) -> dict:
     """Train only the target's per-source tensors; the adapter goes into ``out`` (default: the bundle itself)."""
-    gen = seed_everything(opts.seed)
-    encoder, manifest = bundle_io.load_encoder(base, device)
-    data = Prepared(data_dir)
-    bundle_io.check_data_fits(manifest, data, base)
-    src, init_name = _init_from(manifest, base, init_from, encoder.cfg, gen, device)
-    share = _share(encoder, src, encoder_trains=False)
+    encoder, manifest, data, src, init_name, share = _from_bundle(data_dir, base, init_from, opts, device, encoder_trains=False)
     print(f"adapt: trainable parameters {share['trainable_params']:,} of {share['total_params']:,} "
           f"({100 * share['trainable_share']:.2f}%)", flush=True)
     res, training = _fit_and_describe("adapt", encoder, src, data, device, FitOptions(**(asdict(opts) | {"train_encoder": False})),
