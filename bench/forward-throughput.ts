@@ -17,12 +17,10 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import net from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseConfig } from '../config/load.js'
 import { encode } from '../plugin/forward/codec.js'
-import { FrameDecoder } from '../plugin/forward/decoder.js'
 import { EventTime } from '../plugin/forward/event-time.js'
 import { ForwardServer } from '../plugin/forward/server.js'
 import { quietTelemetry } from '../plugin/events.js'
@@ -30,6 +28,7 @@ import { createSidecar } from '../plugin/index.js'
 import { Pipeline } from '../plugin/pipeline/pipeline.js'
 import type { LogEvent, Sink } from '../plugin/pipeline/stage.js'
 import { DATASETS } from './lib/datasets.js'
+import { openSender } from './lib/forward-bench.js'
 
 const self = fileURLToPath(import.meta.url)
 const role = process.argv[2]
@@ -60,10 +59,7 @@ async function sidecar (downstream: number, bufferDir?: string): Promise<void> {
 async function sender (port: number, perMessage: number, total: number, window: number): Promise<void> {
   const lines = readFileSync(join(DATASETS, 'hdfs_loglead_2pct', 'HDFS_2pct.log'), 'utf8').split('\n', 20_000).filter(Boolean)
   const messages = Math.ceil(total / perMessage)
-  const sock = net.connect({ host: '127.0.0.1', port })
-  sock.setNoDelay(true)
-  await new Promise(resolve => sock.once('connect', resolve))
-  const d = new FrameDecoder(1 << 20)
+  const { sock, frames: d } = await openSender(port)
   let next = 0
   let acked = 0
   let li = 0

@@ -94,6 +94,14 @@ export interface SendResult {
   maxLagMs: number
 }
 
+/** A sender's connection to a Forward input on loopback (no Nagle), and a decoder for the acks it reads. */
+export async function openSender (port: number): Promise<{ sock: net.Socket, frames: FrameDecoder }> {
+  const sock = net.connect({ host: '127.0.0.1', port })
+  sock.setNoDelay(true)
+  await new Promise(resolve => sock.once('connect', resolve))
+  return { sock, frames: new FrameDecoder(1 << 20) }
+}
+
 /**
  * Sends `messages` Forward messages [tag, entries, {chunk, size}] of
  * `perMessage` records `{log, bench_t}` and resolves when all are acked.
@@ -101,10 +109,7 @@ export interface SendResult {
  * sender that falls behind still charges the delay to the system under test.
  */
 export async function sendRecords (o: SendOptions): Promise<SendResult> {
-  const sock = net.connect({ host: '127.0.0.1', port: o.port })
-  sock.setNoDelay(true)
-  await new Promise(resolve => sock.once('connect', resolve))
-  const frames = new FrameDecoder(1 << 20)
+  const { sock, frames } = await openSender(o.port)
   let sent = 0
   let acked = 0
   let line = 0
