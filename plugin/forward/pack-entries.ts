@@ -12,7 +12,7 @@
  * output never holds a key twice.
  */
 import type { LogEvent } from '../pipeline/stage.js'
-import { mapHeader, outputRecord, type Enrichment } from '../pipeline/enrichment.js'
+import { mapHeader, outputRecord, readMapHeader, type Enrichment } from '../pipeline/enrichment.js'
 import { encode } from './codec.js'
 import { skipObject } from './msgpack-frame.js'
 
@@ -20,15 +20,6 @@ const wire = (e: LogEvent, retain: boolean, record = e.record): unknown[] =>
   retain && e.metadata !== undefined ? [[e.time, e.metadata], record] : [e.time, record]
 
 const arrayHeaderLength = (b: number): number => b <= 0x9f ? 1 : b === 0xdc ? 3 : 5
-
-/** Pairs count and header length of the map at `pos`. */
-function readMapHeader (buf: Uint8Array, pos: number): { n: number, head: number } {
-  const b = buf[pos]
-  if (b >= 0x80 && b <= 0x8f) return { n: b & 0x0f, head: 1 }
-  if (b === 0xde) return { n: (buf[pos + 1] << 8) | buf[pos + 2], head: 3 }
-  if (b === 0xdf) return { n: ((buf[pos + 1] << 24) >>> 0) + (buf[pos + 2] << 16) + (buf[pos + 3] << 8) + buf[pos + 4], head: 5 }
-  throw new Error(`record is not a msgpack map (0x${b.toString(16)})`)
-}
 
 function collides (record: Record<string, unknown>, keys: readonly string[]): boolean {
   for (const k of keys) if (Object.hasOwn(record, k)) return true

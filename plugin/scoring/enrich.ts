@@ -5,7 +5,7 @@
  * name can be renamed.
  */
 import { encode } from '../forward/codec.js'
-import { mapHeader, type Enrichment } from '../pipeline/enrichment.js'
+import { mapHeader, readMapHeader, type Enrichment } from '../pipeline/enrichment.js'
 
 export const FIELD_NAMES = ['score', 'is_anomaly', 'threshold', 'window_id', 'window_size', 'template_id', 'template', 'model', 'adapter', 'top_line'] as const
 export type FieldName = typeof FIELD_NAMES[number]
@@ -19,15 +19,6 @@ export interface EnrichOptions {
 
 export type AnomalyFields = Record<FieldName, unknown>
 
-export function enrich (record: Record<string, unknown>, fields: AnomalyFields, o: EnrichOptions): Record<string, unknown> {
-  const named: Record<string, unknown> = {}
-  for (const k of FIELD_NAMES) named[o.names[k] ?? k] = fields[k]
-  if (!o.flat) return { ...record, [o.field]: named }
-  const out: Record<string, unknown> = { ...record }
-  for (const [k, v] of Object.entries(named)) out[`${o.field}.${k}`] = v
-  return out
-}
-
 /** The fields that are the same for every line of a window. */
 export type WindowFields = Omit<AnomalyFields, 'template_id' | 'template'>
 
@@ -39,9 +30,9 @@ const TEMPLATE = ['template_id', 'template'] as const
 const AFTER = ['model', 'adapter', 'top_line'] as const
 
 /**
- * The same fields as `enrich`, in the same order and with the same names, as
- * msgpack bytes (plugin/pipeline/enrichment.ts): encoded once per window and
- * once per template, shared by every record that gets them.
+ * The anomaly fields, in FIELD_NAMES order and with their configured names,
+ * as msgpack bytes (plugin/pipeline/enrichment.ts): encoded once per window
+ * and once per template, shared by every record that gets them.
  */
 export class EnrichmentEncoder {
   readonly keys: readonly string[]
@@ -86,6 +77,5 @@ export class EnrichmentEncoder {
 /** An object's key/value pairs as msgpack, without the map header. */
 function pairsOf (obj: Record<string, unknown>): Uint8Array {
   const packed = encode(obj)
-  const b = packed[0]
-  return packed.subarray(b >= 0x80 && b <= 0x8f ? 1 : b === 0xde ? 3 : 5)
+  return packed.subarray(readMapHeader(packed, 0).head)
 }

@@ -36,7 +36,8 @@ import { loadConfig } from '../../config/load.js'
 import type { Config } from '../../config/schema.js'
 import { quietTelemetry } from '../../plugin/events.js'
 import { buildSidecar } from '../../plugin/index.js'
-import { enrich, FIELD_NAMES } from '../../plugin/scoring/enrich.js'
+import { EnrichmentEncoder, FIELD_NAMES } from '../../plugin/scoring/enrich.js'
+import { outputRecord } from '../../plugin/pipeline/enrichment.js'
 import { DATASETS } from '../../bench/lib/datasets.js'
 import { waitFor } from '../helpers/wait.js'
 
@@ -142,11 +143,12 @@ t.test('index templates: the composable template body Elasticsearch documents', 
   }
   for (const p of [...recordsTemplate.index_patterns, ...summaryTemplate.index_patterns]) t.notOk(glob('logs-*-*').test(sample(p)), `${p} is not taken by the built-in logs-*-* data streams`)
 
-  // The anomaly map: exactly the fields enrich() writes, so a new field without a mapping fails here.
+  // The anomaly map: exactly the fields the sidecar writes, so a new field without a mapping fails here.
   t.same(Object.keys(recordsTemplate.template.mappings.properties.anomaly.properties).sort(), [...FIELD_NAMES].sort(), 'anomaly.* maps exactly FIELD_NAMES (plugin/scoring/enrich.ts)')
   // enrich.flat writes "anomaly.score" keys: Elasticsearch expands the dots to the same paths.
   const fields = Object.fromEntries(FIELD_NAMES.map(f => [f, 1]))
-  const flat = enrich({ log: 'x' }, fields as never, { field: 'anomaly', flat: true, names: {} })
+  const encoder = new EnrichmentEncoder({ field: 'anomaly', flat: true, names: {} })
+  const flat = outputRecord({ record: { log: 'x' }, enrichment: encoder.record(encoder.window(fields as never), 'id', 'template') })
   for (const k of Object.keys(flat).filter(k => k.startsWith('anomaly.'))) t.ok(recordFields.has(k), `flat key ${k} lands on a mapped path`)
 })
 

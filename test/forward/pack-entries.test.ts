@@ -10,7 +10,7 @@ import t from 'tap'
 import { decodeMany } from '../../plugin/forward/codec.js'
 import { EventTime } from '../../plugin/forward/event-time.js'
 import { packEntries } from '../../plugin/forward/pack-entries.js'
-import { enrich, EnrichmentEncoder, type AnomalyFields, type EnrichOptions } from '../../plugin/scoring/enrich.js'
+import { EnrichmentEncoder, FIELD_NAMES, type AnomalyFields, type EnrichOptions } from '../../plugin/scoring/enrich.js'
 import { outputRecord } from '../../plugin/pipeline/enrichment.js'
 import { Receipt } from '../../plugin/pipeline/receipt.js'
 import type { LogEvent } from '../../plugin/pipeline/stage.js'
@@ -24,6 +24,16 @@ const recordWith = (n: number): Record<string, unknown> => {
   const r: Record<string, unknown> = { log: '081109 203615 148 INFO dfs.DataNode$PacketResponder: Received block blk_1' }
   for (let i = 1; i < n; i++) r[`k${i}`] = i % 3 === 0 ? { nested: [i, 'x'] } : i
   return r
+}
+
+/** The reference: the enriched record built as an object (as the sidecar did before it spliced bytes). */
+function enrich (record: Record<string, unknown>, fields: AnomalyFields, o: EnrichOptions): Record<string, unknown> {
+  const named: Record<string, unknown> = {}
+  for (const k of FIELD_NAMES) named[o.names[k] ?? k] = fields[k]
+  if (!o.flat) return { ...record, [o.field]: named }
+  const out: Record<string, unknown> = { ...record }
+  for (const [k, v] of Object.entries(named)) out[`${o.field}.${k}`] = v
+  return out
 }
 
 /** What the object path gives: the enriched record built and packed by msgpackr. */
