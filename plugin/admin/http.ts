@@ -13,9 +13,9 @@
  * refused adapter answers 422 with its error code and the old one stays live.
  */
 import http from 'node:http'
-import { timingSafeEqual } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import type { ModelRegistry } from '../../models/registry.js'
+import { sameSecret } from '../secret.js'
 import type { SidecarMetrics } from '../metrics/index.js'
 import type { ReadyState } from '../metrics/readiness.js'
 
@@ -60,10 +60,7 @@ export class AdminServer {
   private authorized (req: http.IncomingMessage): boolean {
     const want = this.opts.token
     if (want === undefined) return false
-    const got = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? ''
-    const a = Buffer.from(got)
-    const b = Buffer.from(want)
-    return a.length === b.length && timingSafeEqual(a, b)
+    return sameSecret(/^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '', want)
   }
 
   private async handle (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {

@@ -9,7 +9,8 @@
  * `badpass`): wrong shared key → close without PONG; wrong user/password →
  * `["PONG", false, "username/password mismatch", "", ""]`, then close.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
+import { sameSecret } from '../secret.js'
 import { encode } from './codec.js'
 
 export interface ServerSecurity {
@@ -32,11 +33,6 @@ const sha512hex = (...parts: Array<Uint8Array | string>): string => {
   return h.digest('hex')
 }
 
-const sameHex = (a: string, b: Uint8Array): boolean => {
-  const bb = Buffer.from(b)
-  const ab = Buffer.from(a, 'utf8')
-  return ab.length === bb.length && timingSafeEqual(ab, bb)
-}
 
 export interface HeloState { nonce: Buffer, authSalt: Buffer, frame: Buffer }
 
@@ -58,14 +54,14 @@ export function verifyPing (elements: Uint8Array[], helo: HeloState, sec: Server
   const [, hostname, salt, digest, username, passDigest] = elements
   const expected = sha512hex(salt, hostname, helo.nonce, sec.sharedKey)
   const clientHostname = Buffer.from(hostname).toString('utf8')
-  if (!sameHex(expected, digest)) {
+  if (!sameSecret(expected, digest)) {
     return { ok: false, code: 'FWD_AUTH_SHARED_KEY', reason: `shared_key mismatch from ${clientHostname}` }
   }
   const user = Buffer.from(username).toString('utf8')
   if (sec.users.length > 0) {
     const match = sec.users.find(u => u.username === user)
     const want = match === undefined ? undefined : sha512hex(helo.authSalt, match.username, match.password)
-    if (want === undefined || !sameHex(want, passDigest)) {
+    if (want === undefined || !sameSecret(want, passDigest)) {
       return {
         ok: false,
         code: 'FWD_AUTH_USER',

@@ -18,7 +18,6 @@
  * sender retries: at-least-once, as with a Forward chunk whose ack is lost.
  */
 import http from 'node:http'
-import { timingSafeEqual } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import { promisify } from 'node:util'
 import { gunzip, inflate } from 'node:zlib'
@@ -26,6 +25,7 @@ import type { HttpInputConfig } from '../../config/schema.js'
 import { FluentAnomalyError, type ErrorCode } from '../errors.js'
 import { events, type Telemetry } from '../events.js'
 import { EventTime } from '../forward/event-time.js'
+import { sameSecret } from '../secret.js'
 import type { Acknowledgement, Pipeline } from '../pipeline/pipeline.js'
 import { bodyShape, parseRecords, toEntries } from './http-body.js'
 
@@ -108,9 +108,7 @@ export class HttpInput {
   private authorized (req: http.IncomingMessage): boolean {
     const want = this.opts.token
     if (want === undefined) return true
-    const got = Buffer.from(/^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '')
-    const b = Buffer.from(want)
-    return got.length === b.length && timingSafeEqual(got, b)
+    return sameSecret(/^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '', want)
   }
 
   private tagOf (url: string | undefined): string {
