@@ -15,6 +15,7 @@
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { ModelRegistry } from '../../models/registry.js'
+import { readBody } from '../read-body.js'
 import { sameSecret } from '../secret.js'
 import type { SidecarMetrics } from '../metrics/index.js'
 import type { ReadyState } from '../metrics/readiness.js'
@@ -39,17 +40,6 @@ const json = (res: http.ServerResponse, status: number, body: unknown): void => 
   const text = JSON.stringify(body) + '\n'
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
   res.end(text)
-}
-
-async function body (req: http.IncomingMessage, max: number): Promise<Buffer> {
-  const chunks: Buffer[] = []
-  let n = 0
-  for await (const c of req) {
-    n += (c as Buffer).length
-    if (n > max) throw Object.assign(new Error(`upload larger than admin.max_upload (${max} bytes)`), { status: 413 })
-    chunks.push(c as Buffer)
-  }
-  return Buffer.concat(chunks)
 }
 
 export class AdminServer {
@@ -110,7 +100,8 @@ export class AdminServer {
       if (isReload) {
         live = await registry.reload(source)
       } else {
-        const raw = await body(req, this.opts.maxUpload)
+        const max = this.opts.maxUpload
+        const raw = await readBody(req, max, () => Object.assign(new Error(`upload larger than admin.max_upload (${max} bytes)`), { status: 413 }))
         let parsed: { metadata?: unknown, safetensors?: unknown }
         try { parsed = JSON.parse(raw.toString('utf8')) } catch { return json(res, 400, { error: 'body must be JSON: {"metadata": {...}, "safetensors": "<base64>"}' }) }
         if (typeof parsed.safetensors !== 'string' || parsed.metadata === null || typeof parsed.metadata !== 'object') {

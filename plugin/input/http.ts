@@ -25,6 +25,7 @@ import type { HttpInputConfig } from '../../config/schema.js'
 import { FluentAnomalyError, type ErrorCode } from '../errors.js'
 import { events, type Telemetry } from '../events.js'
 import { EventTime } from '../forward/event-time.js'
+import { readBody } from '../read-body.js'
 import { sameSecret } from '../secret.js'
 import type { Acknowledgement, Pipeline } from '../pipeline/pipeline.js'
 import { bodyShape, parseRecords, toEntries } from './http-body.js'
@@ -41,26 +42,6 @@ class Refusal extends FluentAnomalyError {
   constructor (readonly status: number, code: ErrorCode, message: string, readonly close = false) {
     super(code, message, { recoverable: true })
   }
-}
-
-/** Read the body, at most `max` bytes; rejects with 413 beyond (the rest is not kept). */
-function readBody (req: http.IncomingMessage, max: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    let n = 0
-    let over = false
-    req.on('data', (c: Buffer) => {
-      if (over) return
-      n += c.length
-      if (n > max) {
-        over = true
-        chunks.length = 0
-        reject(new Refusal(413, 'HTTP_BODY_TOO_LARGE', `body larger than input.http.max_body_size (${max} bytes)`, true))
-      } else chunks.push(c)
-    })
-    req.once('end', () => { if (!over) resolve(Buffer.concat(chunks, n)) })
-    req.once('close', () => { if (!req.complete) reject(new Error('the client closed the connection before the body ended')) })
-  })
 }
 
 async function decompress (body: Buffer, encoding: string, max: number): Promise<Buffer> {
@@ -150,7 +131,7 @@ export class HttpInput {
     if (pressure !== undefined) throw new Refusal(429, 'HTTP_BACKPRESSURE', `the pipeline is full (${pressure}): retry later`)
 
     const received = EventTime.now()
-    const raw = await readBody(req, o.max_body_size)
+    const raw = await readBody(req, o.max_body_size, () => new Refusal(413, 'HTTP_BODY_TOO_LARGE', `body larger than input.http.max_body_size (${o.max_body_size} bytes)`, true))
     this.telemetry.counters.inc('http_request_bytes_total', raw.length)
     const inflated = await decompress(raw, encoding, o.max_decompressed_size)
     let text: string

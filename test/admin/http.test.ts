@@ -24,7 +24,7 @@ t.test('health, readiness, metrics, adapters list, reload and upload with the to
     output: { forward: { port: rx.port } },
     model: { bundle, threads: 1, watch: false },
     sources: [{ name: 'hdfs', match: '*.hdfs', format: 'hdfs' }],
-    admin: { port: 0, token: TOKEN },
+    admin: { port: 0, token: TOKEN, max_upload: '4M' },
   })
   const sidecar = await buildSidecar(config, { telemetry: quietTelemetry() })
   const { admin } = await sidecar.start()
@@ -58,6 +58,9 @@ t.test('health, readiness, metrics, adapters list, reload and upload with the to
   t.equal(bad.statusCode, 422)
   t.match(await bad.body.json(), { code: 'ADAPTER_ENCODER_MISMATCH' }, 'refused with its code')
   t.match(JSON.parse((await get('/v1/adapters')).text), { adapters: { hdfs: { version: 'hdfs#3', threshold: 0.42 } } }, 'the previous upload stays live')
+  const huge = await put({ metadata: meta, safetensors: 'A'.repeat(5 * 1024 * 1024) })
+  t.equal(huge.statusCode, 413, 'an upload over admin.max_upload is answered 413')
+  t.match(await huge.body.json(), { error: /upload larger than admin\.max_upload \(4194304 bytes\)/ })
   const unknown = await request(`${base}/v1/adapters/nope/reload`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } })
   t.equal(unknown.statusCode, 404)
   await unknown.body.dump()
