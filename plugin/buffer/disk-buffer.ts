@@ -36,6 +36,8 @@ import { join } from 'node:path'
 import { crc32 } from 'node:zlib'
 import { decode, encode } from '../forward/codec.js'
 import type { Entry } from '../forward/protocol.js'
+import { ByteWriter } from '../forward/byte-writer.js'
+import { WireEntry } from '../forward/wire-entry.js'
 import { FluentAnomalyError } from '../errors.js'
 
 export type FsyncPolicy = 'always' | 'interval' | 'never'
@@ -209,7 +211,7 @@ export class DiskBuffer extends EventEmitter<DiskBufferEvents> {
    */
   append (tag: string, entries: readonly Entry[]): { segment: Segment, index: number, durable: Promise<void> } {
     if (this.closed) throw new FluentAnomalyError('BUFFER_IO', 'the buffer is closed')
-    const payload = encode([tag, entries.map(e => e.metadata === undefined ? [e.time, e.record] : [e.time, e.record, e.metadata])])
+    const payload = segmentPayload(tag, entries)
     const frame = Buffer.allocUnsafe(FRAME_HEADER + payload.length)
     frame.writeUInt32LE(payload.length, 0)
     frame.writeUInt32LE(crc32(payload), 4)
@@ -380,6 +382,32 @@ export class DiskBuffer extends EventEmitter<DiskBufferEvents> {
     rmSync(this.lockPath, { force: true })
     openHere.delete(this.lockPath)
   }
+}
+
+/**
+ * msgpack `[tag, [[time, record, metadata?], ...]]`. Entries still held as the
+ * bytes they arrived in are copied, not decoded and packed again: `[time,
+ * record]` is their own bytes; with metadata, time, record and metadata are
+ * copied behind a 3-element header.
+ */
+function segmentPayload (tag: string, entries: readonly Entry[]): Buffer {
+  const w = new ByteWriter(64 + entries.length * 256)
+  w.arrayHeader(2)
+  w.put(encode(tag))
+  w.arrayHeader(entries.length)
+  for (const e of entries) {
+    if (e instanceof WireEntry && e.pristine) {
+      if (!e.hasMetadata && e.entryAt >= 0) { w.range(e.buf, e.entryAt, e.end); continue }
+      const timeEnd = e.timeEnd
+      w.byte(e.hasMetadata ? 0x93 : 0x92)
+      w.range(e.buf, e.timeAt, timeEnd)
+      w.range(e.buf, e.recordAt, e.end)
+      if (e.hasMetadata) w.range(e.buf, timeEnd, e.recordAt)
+      continue
+    }
+    w.put(encode(e.metadata === undefined ? [e.time, e.record] : [e.time, e.record, e.metadata]))
+  }
+  return w.done()
 }
 
 function decodeChunk (payload: Uint8Array): { tag: string, entries: Entry[] } | undefined {

@@ -10,6 +10,7 @@
 import { EventTime } from './event-time.js'
 import { decode, decodeMany } from './codec.js'
 import { arrayElementOffsets, mapEntryOffsets, rawStrOrBin } from './msgpack-frame.js'
+import { MAX_RECORD_DEPTH, messageEntry, scanEntries } from './wire-entry.js'
 
 /** EventTime (ext 0) or integer seconds. Floats are accepted and become EventTime. */
 export type Time = EventTime | number
@@ -59,6 +60,11 @@ export type ClientFrame =
 const isStrHeader = (b: number): boolean => (b >= 0xa0 && b <= 0xbf) || (b >= 0xd9 && b <= 0xdb)
 const isBinHeader = (b: number): boolean => b >= 0xc4 && b <= 0xc6
 const isArrayHeader = (b: number): boolean => (b >= 0x90 && b <= 0x9f) || b === 0xdc || b === 0xdd
+const arrayHeaderLength = (b: number): number => b <= 0x9f ? 1 : b === 0xdc ? 3 : 5
+/** Element count of the array whose header is at `pos`. */
+const arrayLength = (b: Uint8Array, pos: number): number => b[pos] <= 0x9f
+  ? b[pos] & 0x0f
+  : b[pos] === 0xdc ? (b[pos + 1] << 8) | b[pos + 2] : ((b[pos + 1] << 24) >>> 0) + (b[pos + 2] << 16) + (b[pos + 3] << 8) + b[pos + 4]
 
 export const isRecord = (v: unknown): v is FluentRecordBody =>
   typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array) && !(v instanceof EventTime)
@@ -71,13 +77,7 @@ export function toTime (t: unknown): Time | undefined {
   return undefined
 }
 
-/**
- * Deepest nesting of maps and arrays accepted in a record or its metadata.
- * Real records (Kubernetes metadata included) stay under 10 levels; a deeper
- * one is refused as a bad entry, because re-encoding a record nested a few
- * thousand levels deep overflows the stack (found by the fuzz test).
- */
-export const MAX_RECORD_DEPTH = 64
+export { MAX_RECORD_DEPTH } from './wire-entry.js'
 
 /** True when `v` nests maps / arrays more than `left` levels deep. */
 function tooDeep (v: unknown, left: number): boolean {
@@ -105,8 +105,14 @@ export function toEntry (e: unknown): Entry | undefined {
   return time === undefined ? undefined : { time, record: e[1] }
 }
 
-/** Entries from a PackedForward payload: concatenated msgpack entries. Throws on malformed msgpack. */
+/**
+ * Entries from a PackedForward payload: concatenated msgpack entries. Throws
+ * on malformed msgpack. Entries of the usual form stay as their bytes
+ * (wire-entry.ts); a payload with anything else is decoded as a whole.
+ */
 export function unpackEntries (payload: Uint8Array): { entries: Entry[], rejected: number } {
+  const wire = scanEntries(payload, 0, payload.length)
+  if (wire !== undefined) return { entries: wire, rejected: 0 }
   const entries: Entry[] = []
   let rejected = 0
   for (const raw of decodeMany(payload)) {
@@ -148,6 +154,8 @@ export function readClientFrame (frame: Uint8Array): ClientFrame {
     if (n > 3) return { kind: 'invalid', reason: `Forward mode with ${n} elements` }
     const options = n === 3 ? toOptions(decode(el(2))) : {}
     if (options === undefined) return { kind: 'invalid', reason: 'options is not a map with a string chunk id' }
+    const kept = scanEntries(frame, offs[1] + arrayHeaderLength(second), n === 3 ? offs[2] : frame.length, arrayLength(frame, offs[1]))
+    if (kept !== undefined) return { kind: 'events', mode: 'forward', tag, options, entries: kept, rejected: 0 }
     const wire = decode(el(1)) as unknown[]
     const entries: Entry[] = []
     let rejected = 0
@@ -173,6 +181,8 @@ export function readClientFrame (frame: Uint8Array): ClientFrame {
   if (n !== 3 && n !== 4) return { kind: 'invalid', reason: `Message mode with ${n} elements` }
   const options = n === 4 ? toOptions(decode(el(3))) : {}
   if (options === undefined) return { kind: 'invalid', reason: 'options is not a map with a string chunk id' }
+  const kept = messageEntry(frame, offs[1], offs[2], n === 4 ? offs[3] : frame.length)
+  if (kept !== undefined) return { kind: 'events', mode: 'message', tag, options, entries: [kept], rejected: 0 }
   const entry = toEntry([decode(el(1)), decode(el(2))])
   return entry === undefined
     ? { kind: 'events', mode: 'message', tag, options, entries: [], rejected: 1 }

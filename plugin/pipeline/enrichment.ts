@@ -28,15 +28,6 @@ export function mapHeader (n: number): Buffer {
   return b
 }
 
-/** Pairs count and header length of the msgpack map at `pos`. */
-export function readMapHeader (buf: Uint8Array, pos: number): { n: number, head: number } {
-  const b = buf[pos]
-  if (b >= 0x80 && b <= 0x8f) return { n: b & 0x0f, head: 1 }
-  if (b === 0xde) return { n: (buf[pos + 1] << 8) | buf[pos + 2], head: 3 }
-  if (b === 0xdf) return { n: ((buf[pos + 1] << 24) >>> 0) + (buf[pos + 2] << 16) + (buf[pos + 3] << 8) + buf[pos + 4], head: 5 }
-  throw new Error(`not a msgpack map (0x${b.toString(16)})`)
-}
-
 /** The added fields as an object. */
 export function enrichmentFields (e: Enrichment): Record<string, unknown> {
   return decode(Buffer.concat([mapHeader(e.keys.length), ...e.parts])) as Record<string, unknown>

@@ -5,7 +5,8 @@
  * name can be renamed.
  */
 import { encode } from '../forward/codec.js'
-import { mapHeader, readMapHeader, type Enrichment } from '../pipeline/enrichment.js'
+import { mapHeader, type Enrichment } from '../pipeline/enrichment.js'
+import { readMapHeader } from '../forward/wire-entry.js'
 
 export const FIELD_NAMES = ['score', 'is_anomaly', 'threshold', 'window_id', 'window_size', 'template_id', 'template', 'model', 'adapter', 'top_line'] as const
 export type FieldName = typeof FIELD_NAMES[number]

@@ -5,15 +5,24 @@
  */
 import type { LogFormat } from '../prepare/formats.js'
 import type { LogEvent } from '../pipeline/stage.js'
+import { stringField, WireEntry } from '../forward/wire-entry.js'
 import { SessionWindows, SlidingWindows, type Window, type WindowStats } from '../windowing/index.js'
-import type { Featurizer, LineFeatures } from './features.js'
+import type { Featurizer } from './features.js'
 import type { WindowInput } from './scorer.js'
 
-/** One record held inside a window until the window is scored. */
+/**
+ * One record held inside a window until the window is scored: only what the
+ * window's encoder input and the output need. Held records outlive V8's young
+ * generation, so each byte kept here is copied and traced by the garbage
+ * collector; the log line (and the parameters, slices of it) are not kept:
+ * the parameters as their bucket ids, the line read again for `top_line`.
+ */
 export interface HeldLine {
-  event: LogEvent
-  content: string
-  features: LineFeatures
+  readonly event: LogEvent
+  readonly templateId: string
+  readonly template: string
+  /** [P] parameter bucket ids (Log-Attention), -1 padded. */
+  readonly buckets: Int32Array
 }
 
 export type WindowSpec =
@@ -42,6 +51,15 @@ function chomp (s: string): string {
   return s
 }
 
+/** The first of `keys` holding a string or bytes. */
+function fieldOf (record: Record<string, unknown>, keys: readonly string[]): string | Uint8Array | undefined {
+  for (const k of keys) {
+    const v = record[k]
+    if (typeof v === 'string' || v instanceof Uint8Array) return v
+  }
+  return undefined
+}
+
 export class SourceRuntime {
   private readonly session: SessionWindows<HeldLine> | undefined
   private readonly sliding: SlidingWindows<HeldLine> | undefined
@@ -65,22 +83,30 @@ export class SourceRuntime {
    * with CRLF line ends (Fluent Bit tail, Vector file) keeps the `\r`, which
    * `prepare` strips; left on, it made the HDFS header parse to empty content.
    */
-  message (record: Record<string, unknown>): string | undefined {
-    for (const k of this.spec.messageKeys) {
-      const v = record[k]
-      if (typeof v === 'string') return chomp(v)
-      if (v instanceof Uint8Array) return chomp(Buffer.from(v).toString('utf8'))
-    }
+  message (event: LogEvent): string | undefined {
+    // read from the bytes the record arrived in when it still is those bytes (no record object built)
+    const v = event instanceof WireEntry && event.pristine ? stringField(event, this.spec.messageKeys) : fieldOf(event.record, this.spec.messageKeys)
+    if (typeof v === 'string') return chomp(v)
+    if (v instanceof Uint8Array) return chomp(Buffer.from(v).toString('utf8'))
     return undefined
   }
 
+  /** The part of the record's log line that Drain parses (the whole line when the format does not match); undefined without a log line. */
+  content (event: LogEvent): string | undefined {
+    const raw = this.message(event)
+    return raw === undefined ? undefined : this.spec.format?.parse(raw)?.content ?? raw
+  }
+
   add (event: LogEvent, now: number): AddOutcome {
-    const raw = this.message(event.record)
-    if (raw === undefined) return { kind: 'unscored', reason: 'no_message' }
-    const content = this.spec.format?.parse(raw)?.content ?? raw
-    const held: HeldLine = { event, content, features: this.featurizer.line(content) }
+    const content = this.content(event)
+    if (content === undefined) return { kind: 'unscored', reason: 'no_message' }
+    const f = this.featurizer.line(content)
+    const buckets = new Int32Array(this.featurizer.params.maxParams)
+    this.featurizer.writeBuckets(f.params, buckets, 0)
+    const held: HeldLine = { event, templateId: f.templateId, template: f.template, buckets }
     if (this.session !== undefined) {
-      const r = this.session.add(held, content, event.record, now)
+      const w = this.spec.window
+      const r = this.session.add(held, content, w.mode === 'session' && w.keyField !== undefined ? event.record : undefined, now)
       if (r.unkeyed) return { kind: 'unscored', reason: 'no_window_key' }
       return { kind: 'windowed', closed: r.closed }
     }
@@ -102,9 +128,9 @@ export class SourceRuntime {
     const embeddings = new Float32Array(T * D)
     const buckets = new Int32Array(T * P)
     for (let i = 0; i < T; i++) {
-      const f = w.items[i].features
-      embeddings.set(this.featurizer.vector(f.template), i * D)
-      this.featurizer.writeBuckets(f.params, buckets, i * P)
+      const h = w.items[i]
+      embeddings.set(this.featurizer.vector(h.template), i * D)
+      buckets.set(h.buckets, i * P)
     }
     return { T, embeddings, buckets }
   }

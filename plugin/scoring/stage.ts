@@ -154,6 +154,7 @@ export class ScoringStage implements Stage {
         if (result.contribution[i] > best) { best = result.contribution[i]; top = w.items[i] }
       }
     }
+    const topLine = top === undefined ? undefined : rt.content(top.event)
     const pairs = result === undefined
       ? undefined
       : this.encoder.window({
@@ -164,7 +165,7 @@ export class ScoringStage implements Stage {
         window_size: w.items.length,
         model: result.model,
         adapter: result.adapter,
-        top_line: top?.content,
+        top_line: topLine,
       })
     let unscored = 0
     for (let i = 0; i < w.items.length; i++) {
@@ -172,17 +173,17 @@ export class ScoringStage implements Stage {
       const h = w.items[i]
       this.heldCount--
       if (pairs === undefined) unscored++
-      else h.event.enrichment = this.encoder.record(pairs, h.features.templateId, h.features.template)
+      else h.event.enrichment = this.encoder.record(pairs, h.templateId, h.template)
       out.push(h.event)
     }
     if (unscored > 0) this.telemetry.counters.inc('records_unscored_total', unscored, { source: rt.name, reason: unscoredReason ?? 'unknown' })
-    if (result?.isAnomaly === true && this.opts.summaryTag !== undefined) out.push(this.summary(rt, w, windowId, result, top))
+    if (result?.isAnomaly === true && this.opts.summaryTag !== undefined) out.push(this.summary(rt, w, windowId, result, topLine))
     if (out.length > 0) this.emit(out)
   }
 
   /** One event per anomalous window, on its own tag, for alert rules. Not tied to any upstream chunk. */
-  private summary (rt: SourceRuntime, w: Window<HeldLine>, windowId: string, r: { score: number, contribution: Float32Array, threshold: number, model: string, adapter: string }, top: HeldLine | undefined): LogEvent {
-    const ranked = [...r.contribution].map((c, i) => ({ c, t: w.items[i].features.template })).sort((a, b) => b.c - a.c)
+  private summary (rt: SourceRuntime, w: Window<HeldLine>, windowId: string, r: { score: number, contribution: Float32Array, threshold: number, model: string, adapter: string }, topLine: string | undefined): LogEvent {
+    const ranked = [...r.contribution].map((c, i) => ({ c, t: w.items[i].template })).sort((a, b) => b.c - a.c)
     const topTemplates: string[] = []
     for (const x of ranked) { if (!topTemplates.includes(x.t)) topTemplates.push(x.t); if (topTemplates.length === 3) break }
     const receipt = new Receipt(1)
@@ -191,7 +192,7 @@ export class ScoringStage implements Stage {
       time: EventTime.now(),
       record: {
         source: rt.name, window_id: windowId, window_size: w.items.length, score: round6(r.score), threshold: r.threshold,
-        top_templates: topTemplates, top_line: top?.content, model: r.model, adapter: r.adapter,
+        top_templates: topTemplates, top_line: topLine, model: r.model, adapter: r.adapter,
         first_time: w.items[0].event.time instanceof EventTime ? w.items[0].event.time.toNumber() : w.items[0].event.time,
       },
       receipt,

@@ -40,7 +40,7 @@ async function holdingDownstream (): Promise<{ port: number, entries: Array<Entr
   const held: Array<() => void> = []
   let holding = true
   const d = await rawDownstream((f, ack) => {
-    for (const e of f.entries) entries.push({ ...e, tag: f.tag })
+    for (const e of f.entries) entries.push({ time: e.time, record: e.record, ...(e.metadata === undefined ? {} : { metadata: e.metadata }), tag: f.tag })
     if (holding) held.push(ack)
     else ack()
   })

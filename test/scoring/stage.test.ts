@@ -135,7 +135,7 @@ t.test('online featurisation equals prepare, and every record comes out enriched
     if (a.kind === 'windowed' && b.kind === 'windowed') same++
   }
   t.equal(same, crlf.length, `all ${crlf.length} CRLF lines are windowed by their block id, as without the \\r`)
-  const withCr = rt.featurizer.line(rt.spec.format?.parse(rt.message({ log: crlf[0] }) as string)?.content as string)
+  const withCr = rt.featurizer.line(rt.spec.format?.parse(rt.message({ record: { log: crlf[0] } } as unknown as LogEvent) as string)?.content as string)
   const without = rt.featurizer.line(rt.spec.format?.parse(crlf[0].slice(0, -1))?.content as string)
   t.same(withCr, without, 'with the same template and parameters')
 })
