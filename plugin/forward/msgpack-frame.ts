@@ -80,7 +80,7 @@ export class FrameScanner {
   }
 }
 
-const u32 = (b: Uint8Array, p: number): number =>
+export const u32 = (b: Uint8Array, p: number): number =>
   ((b[p] << 24) >>> 0) + (b[p + 1] << 16) + (b[p + 2] << 8) + b[p + 3]
 
 /**
@@ -107,35 +107,59 @@ export function skipObject (buf: Uint8Array, pos: number, end = buf.length): num
   return r.kind === 'done' ? pos + r.end : -1
 }
 
+/** Payload offset and length of the str or bin at `pos` (`bin`: which of the two); undefined for any other type. */
+export function strOrBinAt (buf: Uint8Array, pos: number): { at: number, len: number, bin: boolean } | undefined {
+  const b = buf[pos]
+  if (b >= 0xa0 && b <= 0xbf) return { at: pos + 1, len: b & 0x1f, bin: false }
+  if (b === 0xd9 || b === 0xc4) return { at: pos + 2, len: buf[pos + 1], bin: b === 0xc4 }
+  if (b === 0xda || b === 0xc5) return { at: pos + 3, len: (buf[pos + 1] << 8) | buf[pos + 2], bin: b === 0xc5 }
+  if (b === 0xdb || b === 0xc6) return { at: pos + 5, len: u32(buf, pos + 1), bin: b === 0xc6 }
+  return undefined
+}
+
 /**
  * Raw payload of a str or bin object at `pos` (the bytes as sent, not decoded
  * as UTF-8). The handshake needs this: Fluent Bit sends its nonce, auth salt
  * and PING salt as msgpack *str* holding random, non-UTF-8 bytes.
  */
 export function rawStrOrBin (buf: Uint8Array, pos: number): Uint8Array | undefined {
+  const s = strOrBinAt(buf, pos)
+  if (s === undefined || s.at + s.len > buf.length) return undefined
+  return buf.subarray(s.at, s.at + s.len)
+}
+
+/** Element count and header length of the array at `pos`; undefined when it is not an array. */
+export function arrayHeaderAt (buf: Uint8Array, pos: number): { n: number, head: number } | undefined {
   const b = buf[pos]
-  let len: number
-  let head: number
-  if (b >= 0xa0 && b <= 0xbf) { len = b & 0x1f; head = 1
-  } else if (b === 0xd9 || b === 0xc4) { len = buf[pos + 1]; head = 2
-  } else if (b === 0xda || b === 0xc5) { len = (buf[pos + 1] << 8) | buf[pos + 2]; head = 3
-  } else if (b === 0xdb || b === 0xc6) { len = u32(buf, pos + 1); head = 5
-  } else return undefined
-  if (pos + head + len > buf.length) return undefined
-  return buf.subarray(pos + head, pos + head + len)
+  if (b >= 0x90 && b <= 0x9f) return { n: b & 0x0f, head: 1 }
+  if (b === 0xdc) return { n: (buf[pos + 1] << 8) | buf[pos + 2], head: 3 }
+  if (b === 0xdd) return { n: u32(buf, pos + 1), head: 5 }
+  return undefined
+}
+
+/** Pair count and header length of the map at `pos`; undefined when it is not a map. */
+export function mapHeaderAt (buf: Uint8Array, pos: number): { n: number, head: number } | undefined {
+  const b = buf[pos]
+  if (b >= 0x80 && b <= 0x8f) return { n: b & 0x0f, head: 1 }
+  if (b === 0xde) return { n: (buf[pos + 1] << 8) | buf[pos + 2], head: 3 }
+  if (b === 0xdf) return { n: u32(buf, pos + 1), head: 5 }
+  return undefined
+}
+
+/** `mapHeaderAt` for a map known to be there: throws when it is not. */
+export function readMapHeader (buf: Uint8Array, pos: number): { n: number, head: number } {
+  const h = mapHeaderAt(buf, pos)
+  if (h === undefined) throw new Error(`not a msgpack map (0x${buf[pos].toString(16)})`)
+  return h
 }
 
 /** Byte offsets of each element of the top-level array at the start of `frame`. */
 export function arrayElementOffsets (frame: Uint8Array): number[] | undefined {
-  const b = frame[0]
-  let n: number
-  let pos: number
-  if (b >= 0x90 && b <= 0x9f) { n = b & 0x0f; pos = 1
-  } else if (b === 0xdc) { n = (frame[1] << 8) | frame[2]; pos = 3
-  } else if (b === 0xdd) { n = u32(frame, 1); pos = 5
-  } else return undefined
+  const h = arrayHeaderAt(frame, 0)
+  if (h === undefined) return undefined
+  let pos = h.head
   const out: number[] = []
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < h.n; i++) {
     out.push(pos)
     pos = skipObject(frame, pos)
     if (pos < 0) return undefined
@@ -145,15 +169,11 @@ export function arrayElementOffsets (frame: Uint8Array): number[] | undefined {
 
 /** For the map at `pos`: [keyOffset, valueOffset] pairs. */
 export function mapEntryOffsets (buf: Uint8Array, pos: number): Array<[number, number]> | undefined {
-  const b = buf[pos]
-  let n: number
-  let p: number
-  if (b >= 0x80 && b <= 0x8f) { n = b & 0x0f; p = pos + 1
-  } else if (b === 0xde) { n = (buf[pos + 1] << 8) | buf[pos + 2]; p = pos + 3
-  } else if (b === 0xdf) { n = u32(buf, pos + 1); p = pos + 5
-  } else return undefined
+  const h = mapHeaderAt(buf, pos)
+  if (h === undefined) return undefined
+  let p = pos + h.head
   const out: Array<[number, number]> = []
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < h.n; i++) {
     const k = p
     const v = skipObject(buf, k)
     if (v < 0) return undefined

@@ -17,13 +17,11 @@ import type { LogEvent } from '../pipeline/stage.js'
 import { outputRecord, type Enrichment } from '../pipeline/enrichment.js'
 import { ByteWriter } from './byte-writer.js'
 import { encode } from './codec.js'
-import { skipObject } from './msgpack-frame.js'
-import { hasAnyKey, readMapHeader, WireEntry } from './wire-entry.js'
+import { arrayHeaderAt, readMapHeader, skipObject } from './msgpack-frame.js'
+import { hasAnyKey, WireEntry } from './wire-entry.js'
 
 const wire = (e: LogEvent, retain: boolean, record = e.record): unknown[] =>
   retain && e.metadata !== undefined ? [[e.time, e.metadata], record] : [e.time, record]
-
-const arrayHeaderLength = (b: number): number => b <= 0x9f ? 1 : b === 0xdc ? 3 : 5
 
 /** Still its bytes as received, the bytes say what the entry is. */
 const asWire = (e: LogEvent): WireEntry | undefined => e instanceof WireEntry && e.pristine ? e : undefined
@@ -68,7 +66,7 @@ export function packEntries (events: readonly LogEvent[], retain: boolean, sizeH
   if (objectsOnly) {
     // one msgpackr call for the whole chunk: pack the entries as an array, drop its header
     const packed = encode(events.map(e => wire(e, retain)))
-    return packed.subarray(arrayHeaderLength(packed[0]))
+    return packed.subarray((arrayHeaderAt(packed, 0) as { head: number }).head)
   }
   const w = new ByteWriter(sizeHint)
   // a run of received entries, unchanged and adjacent in one frame: copied in one piece at the end of it

@@ -9,7 +9,7 @@
  */
 import { EventTime } from './event-time.js'
 import { decode, decodeMany } from './codec.js'
-import { arrayElementOffsets, mapEntryOffsets, rawStrOrBin } from './msgpack-frame.js'
+import { arrayElementOffsets, arrayHeaderAt, mapEntryOffsets, rawStrOrBin } from './msgpack-frame.js'
 import { MAX_RECORD_DEPTH, messageEntry, scanEntries } from './wire-entry.js'
 
 /** EventTime (ext 0) or integer seconds. Floats are accepted and become EventTime. */
@@ -59,12 +59,6 @@ export type ClientFrame =
 
 const isStrHeader = (b: number): boolean => (b >= 0xa0 && b <= 0xbf) || (b >= 0xd9 && b <= 0xdb)
 const isBinHeader = (b: number): boolean => b >= 0xc4 && b <= 0xc6
-const isArrayHeader = (b: number): boolean => (b >= 0x90 && b <= 0x9f) || b === 0xdc || b === 0xdd
-const arrayHeaderLength = (b: number): number => b <= 0x9f ? 1 : b === 0xdc ? 3 : 5
-/** Element count of the array whose header is at `pos`. */
-const arrayLength = (b: Uint8Array, pos: number): number => b[pos] <= 0x9f
-  ? b[pos] & 0x0f
-  : b[pos] === 0xdc ? (b[pos + 1] << 8) | b[pos + 2] : ((b[pos + 1] << 24) >>> 0) + (b[pos + 2] << 16) + (b[pos + 3] << 8) + b[pos + 4]
 
 export const isRecord = (v: unknown): v is FluentRecordBody =>
   typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array) && !(v instanceof EventTime)
@@ -150,11 +144,12 @@ export function readClientFrame (frame: Uint8Array): ClientFrame {
     return { kind: 'ping', elements }
   }
   const second = frame[offs[1]]
-  if (isArrayHeader(second)) {
+  const entriesHeader = arrayHeaderAt(frame, offs[1])
+  if (entriesHeader !== undefined) {
     if (n > 3) return { kind: 'invalid', reason: `Forward mode with ${n} elements` }
     const options = n === 3 ? toOptions(decode(el(2))) : {}
     if (options === undefined) return { kind: 'invalid', reason: 'options is not a map with a string chunk id' }
-    const kept = scanEntries(frame, offs[1] + arrayHeaderLength(second), n === 3 ? offs[2] : frame.length, arrayLength(frame, offs[1]))
+    const kept = scanEntries(frame, offs[1] + entriesHeader.head, n === 3 ? offs[2] : frame.length, entriesHeader.n)
     if (kept !== undefined) return { kind: 'events', mode: 'forward', tag, options, entries: kept, rejected: 0 }
     const wire = decode(el(1)) as unknown[]
     const entries: Entry[] = []

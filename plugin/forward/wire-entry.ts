@@ -29,6 +29,7 @@
 import type { Entry, FluentRecordBody, Time } from './protocol.js'
 import { decode } from './codec.js'
 import { EventTime } from './event-time.js'
+import { readMapHeader, strOrBinAt, u32 } from './msgpack-frame.js'
 
 /**
  * Deepest nesting of maps and arrays accepted in a record or its metadata.
@@ -37,9 +38,6 @@ import { EventTime } from './event-time.js'
  * thousand levels deep overflows the stack (found by the fuzz test).
  */
 export const MAX_RECORD_DEPTH = 64
-
-const u32 = (b: Uint8Array, p: number): number =>
-  ((b[p] << 24) >>> 0) + (b[p + 1] << 16) + (b[p + 2] << 8) + b[p + 3]
 
 const isMapHeader = (b: number): boolean => (b >= 0x80 && b <= 0x8f) || b === 0xde || b === 0xdf
 
@@ -207,23 +205,10 @@ export function messageEntry (bytes: Uint8Array, timeAt: number, recordAt: numbe
   return skipPlain(buf, recordAt, end) === end ? new WireEntry(buf, -1, timeAt, recordAt, end) : undefined
 }
 
-/** Pairs count and header length of the msgpack map at `pos`. */
-export function readMapHeader (buf: Uint8Array, pos: number): { n: number, head: number } {
-  const b = buf[pos]
-  if (b >= 0x80 && b <= 0x8f) return { n: b & 0x0f, head: 1 }
-  if (b === 0xde) return { n: (buf[pos + 1] << 8) | buf[pos + 2], head: 3 }
-  if (b === 0xdf) return { n: u32(buf, pos + 1), head: 5 }
-  throw new Error(`not a msgpack map (0x${b.toString(16)})`)
-}
-
-/** Offset and length of the str at `pos`, or undefined when it is not a str. */
+/** Payload offset and length of the str at `pos`; undefined for any other type. */
 function strAt (buf: Uint8Array, pos: number): { at: number, len: number } | undefined {
-  const b = buf[pos]
-  if (b >= 0xa0 && b <= 0xbf) return { at: pos + 1, len: b & 0x1f }
-  if (b === 0xd9) return { at: pos + 2, len: buf[pos + 1] }
-  if (b === 0xda) return { at: pos + 3, len: (buf[pos + 1] << 8) | buf[pos + 2] }
-  if (b === 0xdb) return { at: pos + 5, len: u32(buf, pos + 1) }
-  return undefined
+  const s = strOrBinAt(buf, pos)
+  return s === undefined || s.bin ? undefined : s
 }
 
 const keyBytes = new Map<string, Buffer>()

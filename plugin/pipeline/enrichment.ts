@@ -9,6 +9,7 @@
  * object itself is left as it came in; `outputRecord` gives the record as it
  * is re-emitted, for anything that wants it as an object.
  */
+import { ByteWriter } from '../forward/byte-writer.js'
 import { decode } from '../forward/codec.js'
 
 export interface Enrichment {
@@ -18,14 +19,11 @@ export interface Enrichment {
   readonly parts: readonly Uint8Array[]
 }
 
-/** msgpack map header for `n` pairs. */
+/** msgpack map header for `n` pairs (written by ByteWriter, as the output writes it). */
 export function mapHeader (n: number): Buffer {
-  if (n < 16) return Buffer.from([0x80 | n])
-  if (n < 0x10000) return Buffer.from([0xde, n >> 8, n & 0xff])
-  const b = Buffer.allocUnsafe(5)
-  b[0] = 0xdf
-  b.writeUInt32BE(n, 1)
-  return b
+  const w = new ByteWriter(5)
+  w.mapHeader(n)
+  return Buffer.from(w.done())
 }
 
 /** The added fields as an object. */

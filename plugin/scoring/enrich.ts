@@ -6,7 +6,7 @@
  */
 import { encode } from '../forward/codec.js'
 import { mapHeader, type Enrichment } from '../pipeline/enrichment.js'
-import { readMapHeader } from '../forward/wire-entry.js'
+import { readMapHeader } from '../forward/msgpack-frame.js'
 
 export const FIELD_NAMES = ['score', 'is_anomaly', 'threshold', 'window_id', 'window_size', 'template_id', 'template', 'model', 'adapter', 'top_line'] as const
 export type FieldName = typeof FIELD_NAMES[number]
