@@ -24,6 +24,7 @@
  *   ... --prof .scratch/prof     # --cpu-prof the scoring sidecars into that folder
  *   ... --only hdfs              # one dataset (its pass-through and scoring scenarios)
  *   ... --threads 1               # model.threads for the scoring sidecar (default: cores / ort_threads)
+ *   ... --node-args=--max-semi-space-size=64     # node flags for the scoring sidecar only
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { availableParallelism, cpus } from 'node:os'
@@ -166,15 +167,16 @@ const options = {
   prof: { type: 'string' },
   only: { type: 'string' },
   threads: { type: 'string' },
+  'node-args': { type: 'string' },
 } as const
 
 interface Scenario { name: string, dataset: Dataset, scoring: boolean }
 interface Row { s: Scenario, pool: Json | null, maxPending: number, rate: number, usage: Json, tp: Json, lat: Json, latSend: Json, sc: Json, windows: number, batches: number }
 
-async function runScenario (s: Scenario, o: { bundle: string, threads?: number, sources: Json[], perMessage: number, messages: number, latMessages: number, warmMessages: number, window: number, rate: number, idleMs: number, prof?: string }): Promise<Row> {
+async function runScenario (s: Scenario, o: { bundle: string, threads?: number, sources: Json[], perMessage: number, messages: number, latMessages: number, warmMessages: number, window: number, rate: number, idleMs: number, prof?: string, nodeArgs: string[] }): Promise<Row> {
   const rx = new RoleProcess(self, ['receiver'])
   const { port: rxPort } = await rx.next<{ port: number }>()
-  const nodeArgs = s.scoring && o.prof !== undefined ? ['--cpu-prof', '--cpu-prof-dir', o.prof] : []
+  const nodeArgs = s.scoring ? [...o.nodeArgs, ...(o.prof !== undefined ? ['--cpu-prof', '--cpu-prof-dir', o.prof] : [])] : []
   const sc = new RoleProcess(self, ['sidecar', String(rxPort), JSON.stringify(s.scoring ? { bundle: o.bundle, sources: o.sources, threads: o.threads } : {})], nodeArgs)
   const info = await sc.next()
   if (s.scoring) process.stderr.write(`${s.name}: worker pool ${JSON.stringify(info.pool)}, max_pending_records ${info.maxPending}\n`)
@@ -228,7 +230,7 @@ async function orchestrate (): Promise<void> {
     { name: 'hdfs', match: DATA.hdfs.tag, format: 'hdfs', window: { mode: 'session', ...win } },
     ...(hasBgl ? [{ name: 'bgl', match: DATA.bgl.tag, format: 'bgl', window: { mode: 'sliding', size: 20, ...win } }] : []),
   ]
-  const o = { bundle, sources, perMessage, messages: toMessages(Number(args.records)), latMessages: toMessages(Number(args['latency-records'])), warmMessages: toMessages(Number(args.warmup)), window: Number(args.window), rate: Number(args.rate), idleMs, prof: args.prof as string | undefined, threads: args.threads === undefined ? undefined : Number(args.threads) }
+  const o = { bundle, sources, perMessage, messages: toMessages(Number(args.records)), latMessages: toMessages(Number(args['latency-records'])), warmMessages: toMessages(Number(args.warmup)), window: Number(args.window), rate: Number(args.rate), idleMs, prof: args.prof as string | undefined, nodeArgs: args['node-args'] === undefined ? [] : String(args['node-args']).split(' ').filter(Boolean), threads: args.threads === undefined ? undefined : Number(args.threads) }
   const command = `${process.env.BENCH_SCALE === undefined ? '' : `BENCH_SCALE=${process.env.BENCH_SCALE} `}npx tsx bench/scoring-throughput.ts ${process.argv.slice(2).join(' ')}`.trim()
   const cores = availableParallelism()
   console.log(`# end-to-end scoring: ${command}`)

@@ -76,15 +76,19 @@ interface Pending { window: ScoreWindow, T: number, request: Request, index: num
 interface KeyQueue { source: string, version: string, key: string, qkey: string, shared: SharedSourceTensors, items: Pending[], since: number }
 
 /**
- * Length class of a window: 8, then 12, 16, 24, 32, 48, ... (powers of two
- * and the halfway points). A batch is padded to its longest window, so mixing
- * 4-line and 40-line sessions would make ONNX Runtime compute ~3x the real
- * lines (HDFS: mean 12, max 42); within a class padding stays under 1.5x.
+ * Length class of a window: 2, 4, 6, ... 16 (even), then four classes per
+ * doubling: 20, 24, 28, 32, 40, 48, 56, 64, 80, ... A batch is padded to its
+ * longest window, and ONNX Runtime computes the padding like real lines, so
+ * mixing 4-line and 40-line sessions would cost ~3x the real lines (HDFS:
+ * mean 13, max 42). Within a class the padding stays under 1.25x (one line
+ * for windows of 16 lines or fewer). Coarser classes (8, 12, 16, 24, 32, 48,
+ * padding up to 1.5x) cost the HDFS scoring bench 10 % of its throughput
+ * (bench/RESULTS.md).
  */
 export const lengthClass = (T: number): number => {
-  if (T <= 8) return 8
-  const p = 2 ** Math.ceil(Math.log2(T))
-  return T <= p * 0.75 ? p * 0.75 : p
+  if (T <= 16) return T + (T & 1)
+  const q = 2 ** Math.floor(Math.log2(T - 1)) / 4
+  return Math.ceil(T / q) * q
 }
 
 const positiveInt = (name: string, v: number): number => {

@@ -117,6 +117,18 @@ export function strOrBinAt (buf: Uint8Array, pos: number): { at: number, len: nu
   return undefined
 }
 
+/** Header length of the str at `pos` (1, 2, 3 or 5 bytes), 0 for any other type (no allocation, for per-record lookups). */
+export function strHead (buf: Uint8Array, pos: number): number {
+  const b = buf[pos]
+  if (b >= 0xa0 && b <= 0xbf) return 1
+  return b === 0xd9 ? 2 : b === 0xda ? 3 : b === 0xdb ? 5 : 0
+}
+
+/** Payload length of the str at `pos` whose header is `head` bytes long. */
+export function strLen (buf: Uint8Array, pos: number, head: number): number {
+  return head === 1 ? buf[pos] & 0x1f : head === 2 ? buf[pos + 1] : head === 3 ? (buf[pos + 1] << 8) | buf[pos + 2] : u32(buf, pos + 1)
+}
+
 /**
  * Raw payload of a str or bin object at `pos` (the bytes as sent, not decoded
  * as UTF-8). The handshake needs this: Fluent Bit sends its nonce, auth salt

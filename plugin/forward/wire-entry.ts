@@ -29,7 +29,7 @@
 import type { Entry, FluentRecordBody, Time } from './protocol.js'
 import { decode } from './codec.js'
 import { EventTime } from './event-time.js'
-import { readMapHeader, strOrBinAt, u32 } from './msgpack-frame.js'
+import { readMapHeader, strHead, strLen, u32 } from './msgpack-frame.js'
 
 /**
  * Deepest nesting of maps and arrays accepted in a record or its metadata.
@@ -205,12 +205,6 @@ export function messageEntry (bytes: Uint8Array, timeAt: number, recordAt: numbe
   return skipPlain(buf, recordAt, end) === end ? new WireEntry(buf, -1, timeAt, recordAt, end) : undefined
 }
 
-/** Payload offset and length of the str at `pos`; undefined for any other type. */
-function strAt (buf: Uint8Array, pos: number): { at: number, len: number } | undefined {
-  const s = strOrBinAt(buf, pos)
-  return s === undefined || s.bin ? undefined : s
-}
-
 const keyBytes = new Map<string, Buffer>()
 const bytesOf = (key: string): Buffer => {
   let b = keyBytes.get(key)
@@ -226,33 +220,41 @@ function sameBytes (buf: Uint8Array, at: number, key: Buffer): boolean {
 /**
  * For each of `keys`, the value offset of its last occurrence among the
  * record's str keys (the last wins, as when the record is decoded), or -1.
+ * Runs once or twice per record, so it allocates nothing: the offsets go into
+ * `found` (at least keys.length long), which the caller owns.
  */
-function valueOffsets (e: WireEntry, keys: readonly string[]): number[] {
+function valueOffsets (e: WireEntry, keys: readonly string[], found: Int32Array): void {
   const { buf, end } = e
-  const want = keys.map(bytesOf)
-  const found = keys.map(() => -1)
+  found.fill(-1, 0, keys.length)
   const { n, head } = readMapHeader(buf, e.recordAt)
   let p = e.recordAt + head
   for (let i = 0; i < n; i++) {
     const v = skipPlain(buf, p, end)
-    const s = strAt(buf, p)
-    if (s !== undefined) {
-      for (let k = 0; k < want.length; k++) {
-        if (want[k].length === s.len && sameBytes(buf, s.at, want[k])) found[k] = v
+    const h = strHead(buf, p)
+    if (h > 0) {
+      const len = strLen(buf, p, h)
+      for (let k = 0; k < keys.length; k++) {
+        const want = bytesOf(keys[k])
+        if (want.length === len && sameBytes(buf, p + h, want)) found[k] = v
       }
     }
     p = skipPlain(buf, v, end)
   }
-  return found
 }
+
+/** Scratch offsets for the usual few keys (JavaScript runs one call at a time); more keys get their own array. */
+const scratch = new Int32Array(16)
+const offsetsFor = (n: number): Int32Array => n <= scratch.length ? scratch : new Int32Array(n)
 
 /** The record's first of `keys` holding a str (decoded as UTF-8) or bin value, without decoding the record. */
 export function stringField (e: WireEntry, keys: readonly string[]): string | Uint8Array | undefined {
-  const at = valueOffsets(e, keys)
-  for (const v of at) {
+  const at = offsetsFor(keys.length)
+  valueOffsets(e, keys, at)
+  for (let k = 0; k < keys.length; k++) {
+    const v = at[k]
     if (v < 0) continue
-    const s = strAt(e.buf, v)
-    if (s !== undefined) return e.buf.toString('utf8', s.at, s.at + s.len)
+    const h = strHead(e.buf, v)
+    if (h > 0) return e.buf.toString('utf8', v + h, v + h + strLen(e.buf, v, h))
     const b = e.buf[v]
     if (b === 0xc4 || b === 0xc5 || b === 0xc6) return decode(e.buf.subarray(v, skipPlain(e.buf, v, e.end))) as Uint8Array
   }
@@ -261,5 +263,8 @@ export function stringField (e: WireEntry, keys: readonly string[]): string | Ui
 
 /** Whether the record has any of `keys` (as str keys). */
 export function hasAnyKey (e: WireEntry, keys: readonly string[]): boolean {
-  return valueOffsets(e, keys).some(v => v >= 0)
+  const at = offsetsFor(keys.length)
+  valueOffsets(e, keys, at)
+  for (let k = 0; k < keys.length; k++) if (at[k] >= 0) return true
+  return false
 }

@@ -82,6 +82,43 @@ export interface MaskedLine {
 
 const countGroups = (source: string): number => new RegExp(`${source}|`).exec('')!.length - 1
 
+/** Whether `source` has a `|` outside any group and class (then a lookbehind in front binds only its first branch). */
+function hasTopLevelAlternation (source: string): boolean {
+  let depth = 0
+  let inClass = false
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i]
+    if (c === '\\') { i++; continue }
+    if (inClass) { if (c === ']') inClass = false; continue }
+    if (c === '[') inClass = true
+    else if (c === '(') depth++
+    else if (c === ')') depth--
+    else if (c === '|' && depth === 0) return true
+  }
+  return false
+}
+
+/**
+ * Whether every match of `source` starts at the start of the line or after a
+ * character that is not [A-Za-z0-9]: the rule opens with a one-character
+ * lookbehind that says so, either `(?<![A-Za-z0-9...])` (the previous character
+ * is none of these) or `(?<![^...])` where the listed characters hold no
+ * letter or digit (the path rule: `(?<![^\s'"(=\[])`), and has no top-level
+ * `|` that would escape it. Conservative: anything else is false.
+ */
+export function opensAfterNonWord (source: string): boolean {
+  if (hasTopLevelAlternation(source)) return false
+  if (/^\(\?<!\[A-Za-z0-9(?:\\.|[^\]\\])*\]\)/.test(source)) return true
+  const m = /^\(\?<!\[\^((?:\\.|[^\]\\])*)\]\)/.exec(source)
+  if (m === null) return false
+  // the listed characters: whitespace (\s), escaped punctuation, plain punctuation; no ranges, no other escapes
+  const rest = m[1].replace(/\\s|\\[[\]\\()=.'"^$*+?{}|\/]/g, '')
+  return !/[A-Za-z0-9\-\\]/.test(rest)
+}
+
+/** Not [A-Za-z0-9] before: what every built-in rule requires of the character before a match. */
+const AFTER_NON_WORD = '(?<![A-Za-z0-9])'
+
 export class Masker {
   readonly rules: readonly MaskRule[]
   private readonly re: RegExp | null
@@ -90,7 +127,8 @@ export class Masker {
   /** For each rule, its placeholder character. */
   private readonly charOf: string[]
 
-  constructor(rules: readonly MaskRule[]) {
+  /** `prefilter: false` compiles the plain alternation (for tests that compare the two). */
+  constructor(rules: readonly MaskRule[], opts: { prefilter?: boolean } = {}) {
     this.rules = rules.map((r) => ({ ...r }))
     this.groupOf = []
     this.charOf = []
@@ -128,8 +166,14 @@ export class Masker {
       parts.push(`(${rule.regex})`)
       group += 1 + groups
     }
+    // When every rule can only start after a non-word character, say so once in
+    // front of the alternation: the regex engine then rejects a position inside a
+    // word at one lookbehind instead of trying each rule there (same matches,
+    // 1.3x to 2x faster on HDFS and BGL lines; test/mining/masker.test.ts).
+    const alternation = parts.join('|')
+    const source = opts.prefilter !== false && parts.length > 1 && this.rules.every(r => opensAfterNonWord(r.regex)) ? `${AFTER_NON_WORD}(?:${alternation})` : alternation
     try {
-      this.re = parts.length > 0 ? new RegExp(parts.join('|'), 'g') : null
+      this.re = parts.length > 0 ? new RegExp(source, 'g') : null
     } catch (err) {
       // each rule compiled alone, so this is a clash between rules (a repeated group name)
       throw new MiningError('MASK_RULE_INVALID', `mask rules do not combine: ${(err as Error).message}`, { cause: err })

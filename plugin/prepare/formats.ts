@@ -49,6 +49,12 @@ export interface LogFormat {
   lineLabels: boolean
   /** null: the header regex did not match. */
   parse (line: string): ParsedLine | null
+  /**
+   * `parse(line)?.content ?? null`, without reading the time and the label:
+   * the sidecar needs only the content, once per record. Formats without it
+   * are read with `parse`.
+   */
+  content?: (line: string) => string | null
   /** A line that is not a log line at all (a CSV header row): skipped, not counted. */
   skip?: (line: string) => boolean
 }
@@ -60,6 +66,8 @@ export type FormatName = typeof FORMAT_NAMES[number]
 export const DEFAULT_PRESETS: Readonly<Record<FormatName, string>> = { hdfs: 'HDFS', bgl: 'BGL', thunderbird: 'Thunderbird', generic: 'default' }
 
 const HDFS_RE = /^(\d{6})\s+(\d{6})\s+(\d+)\s+(\S+)\s+(.*?):\s+(.*)$/
+// HDFS_RE with only the content captured: it matches exactly the same lines, the same way
+const HDFS_CONTENT_RE = /^\d{6}\s+\d{6}\s+\d+\s+\S+\s+.*?:\s+(.*)$/
 const hdfsDayCache = { key: '', ms: 0 }
 
 function hdfsTime (date: string, time: string): number {
@@ -82,10 +90,13 @@ const hdfs: LogFormat = {
     if (m === null) return null
     return { content: m[6], time: hdfsTime(m[1], m[2]) }
   },
+  content: line => HDFS_CONTENT_RE.exec(line)?.[1] ?? null,
 }
 
 const BGL_RE = /^(\S+)\s+(\d+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s?(.*)$/
 const MICROS_RE = /\.(\d{1,6})$/
+// BGL_RE and parse's check of <Date> (the lookahead) with only the content captured
+const BGL_CONTENT_RE = /^\S+\s+\d+\s+(?=\d{4}\.)\S+\s+\S+\s+\S+\s+\S+\s+\S+\s+\S+\s+\S+\s?(.*)$/
 
 const labelOf = (first: string): 0 | 1 => (first === '-' ? 0 : 1)
 
@@ -110,6 +121,7 @@ const bgl: LogFormat = {
     const time = Date.UTC(+c[3], +c[4] - 1, +c[5], +c[6], +c[7], +c[8]) / 1000 + Number(c[9] ?? 0)
     return { content: c[14], time, label: c[16] === '1' ? 1 : 0 }
   },
+  content: line => BGL_CONTENT_RE.exec(line)?.[1] ?? bgl.parse(line)?.content ?? null,
   skip: line => line === BGL_CSV_HEADER,
 }
 

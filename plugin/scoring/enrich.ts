@@ -38,7 +38,8 @@ const AFTER = ['model', 'adapter', 'top_line'] as const
 export class EnrichmentEncoder {
   readonly keys: readonly string[]
   private readonly head: Uint8Array
-  private readonly templates = new Map<string, Uint8Array>()
+  /** Per template id: its text when encoded, and the bytes (a template generalised by Drain keeps its id, gets new text). */
+  private readonly templates = new Map<string, { template: string, bytes: Uint8Array }>()
 
   constructor (private readonly o: EnrichOptions, private readonly maxTemplates = 10_000) {
     const names = FIELD_NAMES.map(k => this.key(k))
@@ -63,15 +64,15 @@ export class EnrichmentEncoder {
   }
 
   record (w: WindowPairs, templateId: string, template: string): Enrichment {
-    const id = `${templateId}\u0000${template}`
-    let t = this.templates.get(id)
-    if (t === undefined) {
-      if (this.templates.size >= this.maxTemplates) this.templates.clear()
+    // keyed by id alone, not by id + text: a key built per record would be a new string to hash each time
+    let t = this.templates.get(templateId)
+    if (t === undefined || t.template !== template) {
+      if (t === undefined && this.templates.size >= this.maxTemplates) this.templates.clear()
       // a copy: msgpackr's result is a view of its working buffer (often far larger), which a cache entry would keep alive
-      t = new Uint8Array(this.pairs(TEMPLATE, { template_id: templateId, template }))
-      this.templates.set(id, t)
+      t = { template, bytes: new Uint8Array(this.pairs(TEMPLATE, { template_id: templateId, template })) }
+      this.templates.set(templateId, t)
     }
-    return { keys: this.keys, parts: [this.head, w.before, t, w.after] }
+    return { keys: this.keys, parts: [this.head, w.before, t.bytes, w.after] }
   }
 }
 

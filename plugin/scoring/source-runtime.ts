@@ -94,7 +94,10 @@ export class SourceRuntime {
   /** The part of the record's log line that Drain parses (the whole line when the format does not match); undefined without a log line. */
   content (event: LogEvent): string | undefined {
     const raw = this.message(event)
-    return raw === undefined ? undefined : this.spec.format?.parse(raw)?.content ?? raw
+    if (raw === undefined) return undefined
+    const f = this.spec.format
+    if (f === undefined) return raw
+    return (f.content !== undefined ? f.content(raw) : f.parse(raw)?.content) ?? raw
   }
 
   add (event: LogEvent, now: number): AddOutcome {

@@ -68,6 +68,9 @@ export class ScoringStage implements Stage {
     // counted per run of one source (a chunk has one tag), not per record: the counter key is a string built per call
     let counted: SourceRuntime | undefined
     let held = 0
+    // windows closed by this call, scored together (one pool request per source, not one per window)
+    let closedBy: SourceRuntime | undefined
+    let closed: Array<Window<HeldLine>> = []
     for (const e of events) {
       const rt = this.router.route(e.tag)
       if (rt === undefined) { pass.push(e); continue }
@@ -84,8 +87,15 @@ export class ScoringStage implements Stage {
         held = 0
       }
       held++
-      if (out.closed.length > 0) this.dispatch(rt, out.closed)
+      if (out.closed.length === 0) continue
+      if (rt !== closedBy) {
+        if (closedBy !== undefined) this.dispatch(closedBy, closed)
+        closedBy = rt
+        closed = []
+      }
+      for (const w of out.closed) closed.push(w)
     }
+    if (closedBy !== undefined) this.dispatch(closedBy, closed)
     if (counted !== undefined) this.telemetry.counters.inc('records_scored_in_total', held, { source: counted.name })
     if (pass.length > 0) this.emit(pass)
     this.schedule()

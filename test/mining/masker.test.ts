@@ -1,6 +1,6 @@
 import t from 'tap'
 import { Drain } from '../../plugin/mining/drain.js'
-import { BUILTIN_MASKS, DEFAULT_MASKS, Masker, renderPlaceholders, type MaskRule } from '../../plugin/mining/masker.js'
+import { BUILTIN_MASKS, DEFAULT_MASKS, Masker, opensAfterNonWord, renderPlaceholders, type MaskRule } from '../../plugin/mining/masker.js'
 import { Tokenizer, tokenize } from '../../plugin/mining/tokenize.js'
 
 const show = (text: string): string => renderPlaceholders(text)
@@ -95,4 +95,24 @@ t.test('tokenizer: whitespace runs, tabs, extra delimiters, placeholder counts',
   t.equal(tok.scan(m.text), 4)
   t.same(tok.placeholders, [0, 2, 0, 0])
   t.equal(tok.totalPlaceholders, 2)
+})
+
+t.test('opensAfterNonWord: only rules whose every match follows a non-word character (or the line start)', async (t) => {
+  for (const r of Object.values(BUILTIN_MASKS)) t.ok(opensAfterNonWord(r.regex), `built-in ${r.name}`)
+  t.ok(opensAfterNonWord('(?<![A-Za-z0-9])blk_-?\\d+(?:\\s+blk_-?\\d+)+(?![A-Za-z0-9])'), 'a group with | inside is fine')
+  t.ok(opensAfterNonWord(`(?<![^\\s'"])x`), 'previous character one of whitespace and quotes')
+  for (const src of [
+    'blk_\\d+', // no lookbehind
+    '(?<![A-Za-z0-9])a|b', // the second branch is not bound
+    '(?<![A-Za-z0-9]x)a', // two-character lookbehind
+    '(?<![A-Z])a', // digits and lower case allowed before
+    '(?<![^a ])x', // "a" allowed before
+    '(?<![^\\w])x', // \w allowed before
+    '(?<![^ -~])x', // a range
+    '(?<=[ ])x', // positive lookbehind: not recognised, so false (conservative)
+  ]) t.notOk(opensAfterNonWord(src), src)
+  // a rule that can match inside a word keeps the plain alternation: its matches are not lost
+  const glued = rule('glued', 'x\\d+')
+  t.same(new Masker([BUILTIN_MASKS.number!, glued]).mask('ax12 7').values, ['x12', '7'])
+  t.same(new Masker([BUILTIN_MASKS.number!, glued]).mask('ax12 7').values, new Masker([BUILTIN_MASKS.number!, glued], { prefilter: false }).mask('ax12 7').values)
 })

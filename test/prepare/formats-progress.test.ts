@@ -37,6 +37,26 @@ t.test('bgl: the log,category,label CSV of bgl_random_lines_2k', async t => {
     { content: 'generating core.2808', time: Date.UTC(2005, 5, 19, 0, 34, 33) / 1000 + 0.890486, label: 0 })
 })
 
+t.test('content(): the content parse() gives, on every real line and on lines that do not fit', async t => {
+  const all = (f: string): string[] => readFileSync(DATA + f, 'utf8').split(/\r?\n/).filter(l => l !== '')
+  const odd = [
+    '', 'no header at all', '081109 203530 147 INFO no colon here', '081109 203530 147 INFO a.B: ', '081109 203530 147 INFO a.B: x: y:  z',
+    '081109 203530 147 INFO a.B: two\u2028lines', '081109 203530 147 INFO a.B: two\rlines', '- 1117838570 notadate R02 2005-06-03-15.42.50.675872 R02 RAS KERNEL INFO text',
+    '- 1117838570 2005.06.03 R02 2005-06-03-15.42.50.675872 R02 RAS KERNEL INFO', '- 1117838570 2005.06.03 R02 2005-06-03-15.42.50.675872 R02 RAS KERNEL INFO  two  spaces',
+    '- 1117838570 2005.06.03 R02 2005-06-03-15.42.50.675872 R02 RAS KERNEL INFO a\u2028b', 'x 12 2005.06.03 a b c d e f', '2005.06.19 R05 2005-06-19-00.34.33.890486 R05 RAS KERNEL INFO generating core.2808,normal,0',
+  ]
+  const cases: Array<[string, string[]]> = [
+    ['hdfs', [...all('hdfs_loglead_2pct/HDFS_2pct.log'), ...all('loghub_2k/HDFS/HDFS_2k.log')]],
+    ['bgl', [...all('loghub_2k/BGL/BGL_2k.log'), ...all('bgl_head_10k/BGL_head_10k.log'), ...all('bgl_random_lines_2k/train.csv')]],
+  ]
+  for (const [name, lines] of cases) {
+    const f = logFormat(name as 'hdfs' | 'bgl')
+    t.type(f.content, 'function', `${name} has content()`)
+    const differ = [...lines, ...odd].filter(l => f.content!(l) !== (f.parse(l)?.content ?? null))
+    t.same(differ, [], `${name}: ${lines.length} real and ${odd.length} odd lines, none differs`)
+  }
+})
+
 t.test('thunderbird: label column and header stripped, component kept out of the content', async t => {
   const f = logFormat('thunderbird')
   const lines = head('loghub_2k/Thunderbird/Thunderbird_2k.log', 2000)

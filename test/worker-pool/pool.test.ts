@@ -93,7 +93,7 @@ t.test('concurrent single-window calls coalesce into few ORT runs with the same 
   const perClass = new Map<number, number>()
   for (const w of windows) { const c = lengthClass(w.embeddings.length / parity.D); perClass.set(c, (perClass.get(c) ?? 0) + 1) }
   const bound = [...perClass.values()].reduce((a, n) => a + Math.ceil(n / 32), 0)
-  t.ok(s.batches <= bound && bound < 8, `64 concurrent calls ran in ${s.batches} ORT runs (≤ ${bound}: ${perClass.size} length classes)`)
+  t.ok(s.batches <= bound && bound <= 12, `64 concurrent calls ran in ${s.batches} ORT runs (≤ ${bound}: ${perClass.size} length classes)`)
   t.equal(s.windows, 64)
   t.equal(s.batchSize.sum, 64)
   t.ok(maxDiff(got, want) < 1e-5, `batched scores equal direct one-window runs (max diff ${maxDiff(got, want).toExponential(2)})`)
@@ -208,7 +208,7 @@ t.test('short and long windows go in separate batches (less padding), with the s
   const long = parity.trimmed.reduce((a, w) => w.embeddings.length > a.embeddings.length ? w : a)
   const T = long.embeddings.length / D
   t.ok(T > 8, `the longest parity window has ${T} lines`)
-  // 1-line prefixes (class 8) and the full window (class > 8), interleaved in one call
+  // 1-line prefixes (class 2) and the full window (a longer class), interleaved in one call
   const windows: ScoreWindow[] = Array.from({ length: 6 }, (_, i) => i % 2 === 0
     ? { embeddings: long.embeddings.slice(0, D), paramBuckets: long.paramBuckets.slice(0, P) }
     : { embeddings: long.embeddings, paramBuckets: long.paramBuckets })
@@ -218,6 +218,6 @@ t.test('short and long windows go in separate batches (less padding), with the s
   t.equal(pool.stats().batches, 2, 'one batch per length class, not one padded batch')
   t.ok(maxDiff(got, await direct(v1, windows)) < 1e-5, 'results still in call order and equal to one-at-a-time scoring')
   const classes = Array.from({ length: 600 }, (_, i) => [i + 1, lengthClass(i + 1)])
-  t.ok(classes.every(([T, c]) => c >= T && (T <= 8 || c < 1.5 * T)), 'a class holds its windows with less than 1.5x padding (8 lines at least)')
-  t.same([9, 12, 13, 17, 42].map(lengthClass), [12, 12, 16, 24, 48])
+  t.ok(classes.every(([T, c]) => c >= T && (T <= 16 ? c - T <= 1 : c < 1.25 * T)), 'a class pads its windows by one line at most up to 16 lines, by less than 1.25x above')
+  t.same([1, 2, 9, 16, 17, 21, 33, 42, 100].map(lengthClass), [2, 2, 10, 16, 20, 24, 40, 48, 112])
 })
