@@ -164,6 +164,7 @@ export const configSchema = z.object({
     max_batch: z.number().int().positive().default(64).describe('Windows per ONNX run.'),
     max_wait: duration().default(2).describe('Longest a window waits for others of its source to fill a batch.'),
     max_queue: z.number().int().positive().default(16_384).describe('Windows waiting for a worker; above it input stops being read.'),
+    tasks_per_thread: z.number().int().positive().default(2).describe('Batches handed to each worker thread at once: the next one starts as soon as the last ends, without waiting for the main thread.'),
     watch: z.boolean().default(true).describe('Hot-swap an adapter when its files in <bundle>/adapters change.'),
   }).strict().prefault({}),
   sources: z.array(source).default([]).describe('Which tags are scored, and how their lines are windowed.'),

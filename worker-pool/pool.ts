@@ -15,9 +15,10 @@
  *                                                                       │ moved: score, contribution
  *   resolve each caller with its own windows' results ◀── split ◀──────┘
  *
- * At most `threads` batches are in Piscina at once (one per worker), so
- * batching happens here, where windows can still coalesce, not in Piscina's
- * queue. See README "Worker pool" for the options and the figures.
+ * At most `threads × tasksPerThread` batches are in Piscina at once (two per
+ * worker by default: one running, the next already posted to it), so batching
+ * happens here, where windows can still coalesce, not in Piscina's queue. See
+ * README "Worker pool" for the options and the figures.
  */
 import { EventEmitter } from 'node:events'
 import { availableParallelism } from 'node:os'
@@ -55,9 +56,15 @@ export interface ScoringPoolOptions {
   maxWaitMs?: number
   /** Most windows waiting; beyond it score() rejects with POOL_QUEUE_FULL (default 4096). */
   maxQueue?: number
+  /**
+   * Batches handed to each thread at once (default 2): a thread that finishes
+   * one starts the next at once, instead of idling until the main thread,
+   * busy parsing, gets to its reply and sends another.
+   */
+  tasksPerThread?: number
 }
 
-export const POOL_DEFAULTS = { executionProvider: 'cpu', maxBatch: 64, maxWaitMs: 2, maxQueue: 4096 } as const
+export const POOL_DEFAULTS = { executionProvider: 'cpu', maxBatch: 64, maxWaitMs: 2, maxQueue: 4096, tasksPerThread: 2 } as const
 
 export interface BackendInfo { requested: ExecutionProvider, running: ExecutionProvider, fallback: string | null }
 
@@ -107,6 +114,9 @@ export class ScoringPool extends EventEmitter<PoolEvents> {
   readonly #maxBatch: number
   readonly #maxWaitMs: number
   readonly #maxQueue: number
+  readonly #tasksPerThread: number
+  /** Batches in Piscina at once: threads × tasksPerThread. */
+  readonly #slots: number
   readonly #requested: ExecutionProvider
   #queued = 0
   #inFlight = 0
@@ -140,6 +150,8 @@ export class ScoringPool extends EventEmitter<PoolEvents> {
     this.#maxWaitMs = opts.maxWaitMs ?? POOL_DEFAULTS.maxWaitMs
     if (!(this.#maxWaitMs >= 0)) throw new TypeError(`worker pool option maxWaitMs must be >= 0, got ${this.#maxWaitMs}`)
     this.#maxQueue = positiveInt('maxQueue', opts.maxQueue ?? POOL_DEFAULTS.maxQueue)
+    this.#tasksPerThread = positiveInt('tasksPerThread', opts.tasksPerThread ?? POOL_DEFAULTS.tasksPerThread)
+    this.#slots = this.#threads * this.#tasksPerThread
     this.#batchSize = new HistogramRecorder([1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024].filter(b => b < this.#maxBatch).concat(this.#maxBatch))
     const workerData: WorkerInit = { encoderPath: opts.encoderPath, executionProvider: ep, ortThreads: this.#ortThreads, embeddingDim: this.#D, paramsPerLine: this.#P }
     this.#piscina = new Piscina({
@@ -147,6 +159,7 @@ export class ScoringPool extends EventEmitter<PoolEvents> {
       minThreads: this.#threads,
       maxThreads: this.#threads,
       idleTimeout: Infinity,
+      concurrentTasksPerWorker: this.#tasksPerThread,
       workerData,
     })
     this.#piscina.on('message', (m: unknown) => { if (isBackendReport(m)) this.#onBackend(m) })
@@ -273,7 +286,7 @@ export class ScoringPool extends EventEmitter<PoolEvents> {
   }
 
   #pump (): void {
-    while (this.#inFlight < this.#threads && this.#failed === undefined) {
+    while (this.#inFlight < this.#slots && this.#failed === undefined) {
       const q = this.#nextReady(performance.now())
       if (q === undefined) break
       this.#dispatch(q)
@@ -293,7 +306,7 @@ export class ScoringPool extends EventEmitter<PoolEvents> {
   }
 
   #armTimer (): void {
-    if (this.#inFlight >= this.#threads || this.#queues.size === 0 || this.#failed !== undefined) return this.#clearTimer()
+    if (this.#inFlight >= this.#slots || this.#queues.size === 0 || this.#failed !== undefined) return this.#clearTimer()
     let at = Infinity
     for (const q of this.#queues.values()) at = Math.min(at, q.since + this.#maxWaitMs)
     if (this.#timer !== undefined && this.#timerAt <= at) return

@@ -72,6 +72,7 @@ export async function buildScoring (config: Readonly<Config>, telemetry: Telemet
     maxBatch: model.max_batch,
     maxWaitMs: model.max_wait,
     maxQueue: model.max_queue,
+    tasksPerThread: model.tasks_per_thread,
   })
   const backend = await pool.ready()
   if (backend.fallback !== null) telemetry.log.warn({ code: 'POOL_EP_FALLBACK', requested: backend.requested, running: backend.running }, backend.fallback)

@@ -221,3 +221,20 @@ t.test('short and long windows go in separate batches (less padding), with the s
   t.ok(classes.every(([T, c]) => c >= T && (T <= 16 ? c - T <= 1 : c < 1.25 * T)), 'a class pads its windows by one line at most up to 16 lines, by less than 1.25x above')
   t.same([1, 2, 9, 16, 17, 21, 33, 42, 100].map(lengthClass), [2, 2, 10, 16, 20, 24, 40, 48, 112])
 })
+
+t.test('tasksPerThread: each thread is handed its next batch before it returns the last', async t => {
+  // maxBatch 1, no wait: every window is a batch of its own, ready at once
+  const windows = manyWindows(8)
+  const want = await direct(v1, windows)
+  for (const [tasksPerThread, inFlight] of [[1, 1], [2, 2], [3, 3]]) {
+    const pool = createScoringPool(base({ threads: 1, maxBatch: 1, maxWaitMs: 0, tasksPerThread }))
+    await pool.ready()
+    const scores = pool.score('hdfs', 'v1', v1, windows)
+    t.equal(pool.stats().inFlight, inFlight, `tasksPerThread ${tasksPerThread}: ${inFlight} batch(es) handed to the one thread at once, the rest queued here`)
+    t.equal(pool.stats().queued, 8 - inFlight)
+    t.ok(maxDiff((await scores).map(s => s.score), want) < 1e-5, 'scores in call order and equal to one-at-a-time scoring')
+    t.equal(pool.stats().batches, 8)
+    await pool.close()
+  }
+  t.throws(() => createScoringPool(base({ tasksPerThread: 0 })), /tasksPerThread must be a positive integer/)
+})
