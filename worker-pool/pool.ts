@@ -114,7 +114,6 @@ export class ScoringPool extends EventEmitter<PoolEvents> {
   readonly #maxBatch: number
   readonly #maxWaitMs: number
   readonly #maxQueue: number
-  readonly #tasksPerThread: number
   /** Batches in Piscina at once: threads × tasksPerThread. */
   readonly #slots: number
   readonly #requested: ExecutionProvider
@@ -150,8 +149,8 @@ export class ScoringPool extends EventEmitter<PoolEvents> {
     this.#maxWaitMs = opts.maxWaitMs ?? POOL_DEFAULTS.maxWaitMs
     if (!(this.#maxWaitMs >= 0)) throw new TypeError(`worker pool option maxWaitMs must be >= 0, got ${this.#maxWaitMs}`)
     this.#maxQueue = positiveInt('maxQueue', opts.maxQueue ?? POOL_DEFAULTS.maxQueue)
-    this.#tasksPerThread = positiveInt('tasksPerThread', opts.tasksPerThread ?? POOL_DEFAULTS.tasksPerThread)
-    this.#slots = this.#threads * this.#tasksPerThread
+    const tasksPerThread = positiveInt('tasksPerThread', opts.tasksPerThread ?? POOL_DEFAULTS.tasksPerThread)
+    this.#slots = this.#threads * tasksPerThread
     this.#batchSize = new HistogramRecorder([1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024].filter(b => b < this.#maxBatch).concat(this.#maxBatch))
     const workerData: WorkerInit = { encoderPath: opts.encoderPath, executionProvider: ep, ortThreads: this.#ortThreads, embeddingDim: this.#D, paramsPerLine: this.#P }
     this.#piscina = new Piscina({
@@ -159,7 +158,7 @@ export class ScoringPool extends EventEmitter<PoolEvents> {
       minThreads: this.#threads,
       maxThreads: this.#threads,
       idleTimeout: Infinity,
-      concurrentTasksPerWorker: this.#tasksPerThread,
+      concurrentTasksPerWorker: tasksPerThread,
       workerData,
     })
     this.#piscina.on('message', (m: unknown) => { if (isBackendReport(m)) this.#onBackend(m) })

@@ -107,26 +107,30 @@ export function skipObject (buf: Uint8Array, pos: number, end = buf.length): num
   return r.kind === 'done' ? pos + r.end : -1
 }
 
-/** Payload offset and length of the str or bin at `pos` (`bin`: which of the two); undefined for any other type. */
-export function strOrBinAt (buf: Uint8Array, pos: number): { at: number, len: number, bin: boolean } | undefined {
-  const b = buf[pos]
-  if (b >= 0xa0 && b <= 0xbf) return { at: pos + 1, len: b & 0x1f, bin: false }
-  if (b === 0xd9 || b === 0xc4) return { at: pos + 2, len: buf[pos + 1], bin: b === 0xc4 }
-  if (b === 0xda || b === 0xc5) return { at: pos + 3, len: (buf[pos + 1] << 8) | buf[pos + 2], bin: b === 0xc5 }
-  if (b === 0xdb || b === 0xc6) return { at: pos + 5, len: u32(buf, pos + 1), bin: b === 0xc6 }
-  return undefined
-}
-
-/** Header length of the str at `pos` (1, 2, 3 or 5 bytes), 0 for any other type (no allocation, for per-record lookups). */
-export function strHead (buf: Uint8Array, pos: number): number {
+/** Header length of the str or bin at `pos` (1 for a fixstr, else 2, 3 or 5 bytes), 0 for any other type. */
+function strOrBinHead (buf: Uint8Array, pos: number): number {
   const b = buf[pos]
   if (b >= 0xa0 && b <= 0xbf) return 1
-  return b === 0xd9 ? 2 : b === 0xda ? 3 : b === 0xdb ? 5 : 0
+  return b === 0xd9 || b === 0xc4 ? 2 : b === 0xda || b === 0xc5 ? 3 : b === 0xdb || b === 0xc6 ? 5 : 0
 }
 
-/** Payload length of the str at `pos` whose header is `head` bytes long. */
+/** Header length of the str at `pos` (1, 2, 3 or 5 bytes), 0 for any other type, bin included (no allocation, for per-record lookups). */
+export function strHead (buf: Uint8Array, pos: number): number {
+  const b = buf[pos]
+  return b >= 0xc4 && b <= 0xc6 ? 0 : strOrBinHead(buf, pos)
+}
+
+/** Payload length of the str or bin at `pos` whose header is `head` bytes long (str and bin lay out their lengths alike). */
 export function strLen (buf: Uint8Array, pos: number, head: number): number {
   return head === 1 ? buf[pos] & 0x1f : head === 2 ? buf[pos + 1] : head === 3 ? (buf[pos + 1] << 8) | buf[pos + 2] : u32(buf, pos + 1)
+}
+
+/** Payload offset and length of the str or bin at `pos` (`bin`: which of the two); undefined for any other type. */
+export function strOrBinAt (buf: Uint8Array, pos: number): { at: number, len: number, bin: boolean } | undefined {
+  const head = strOrBinHead(buf, pos)
+  if (head === 0) return undefined
+  const b = buf[pos]
+  return { at: pos + head, len: strLen(buf, pos, head), bin: b >= 0xc4 && b <= 0xc6 }
 }
 
 /**

@@ -212,6 +212,14 @@ const bytesOf = (key: string): Buffer => {
   return b
 }
 
+/** The UTF-8 bytes of each key, once per key list (the sidecar's lists are fixed: message keys, enrichment keys). */
+const keyLists = new WeakMap<readonly string[], Buffer[]>()
+const bytesOfAll = (keys: readonly string[]): Buffer[] => {
+  let b = keyLists.get(keys)
+  if (b === undefined) { b = keys.map(bytesOf); keyLists.set(keys, b) }
+  return b
+}
+
 function sameBytes (buf: Uint8Array, at: number, key: Buffer): boolean {
   for (let i = 0; i < key.length; i++) if (buf[at + i] !== key[i]) return false
   return true
@@ -225,6 +233,7 @@ function sameBytes (buf: Uint8Array, at: number, key: Buffer): boolean {
  */
 function valueOffsets (e: WireEntry, keys: readonly string[], found: Int32Array): void {
   const { buf, end } = e
+  const want = bytesOfAll(keys)
   found.fill(-1, 0, keys.length)
   const { n, head } = readMapHeader(buf, e.recordAt)
   let p = e.recordAt + head
@@ -233,9 +242,8 @@ function valueOffsets (e: WireEntry, keys: readonly string[], found: Int32Array)
     const h = strHead(buf, p)
     if (h > 0) {
       const len = strLen(buf, p, h)
-      for (let k = 0; k < keys.length; k++) {
-        const want = bytesOf(keys[k])
-        if (want.length === len && sameBytes(buf, p + h, want)) found[k] = v
+      for (let k = 0; k < want.length; k++) {
+        if (want[k].length === len && sameBytes(buf, p + h, want[k])) found[k] = v
       }
     }
     p = skipPlain(buf, v, end)
