@@ -13,7 +13,7 @@
 import { existsSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { parseArgs } from 'node:util'
-import { createScoringPool, type ScoreWindow } from '../worker-pool/pool.js'
+import { createScoringPool, type FlatWindow } from '../worker-pool/pool.js'
 import { loadParity, type Parity } from '../test/worker-pool/parity.js'
 import { tinyBundle } from '../test/worker-pool/tiny-bundle.js'
 
@@ -23,7 +23,7 @@ const T = Number(values.T)
 const REPEAT = Number(values.repeat)
 
 /** N windows of T lines: parity rows' real lines, repeated until T. */
-function windowsOf (p: Parity, n: number): ScoreWindow[] {
+function windowsOf (p: Parity, n: number): FlatWindow[] {
   return Array.from({ length: n }, (_, i) => {
     const w = p.trimmed[i % p.trimmed.length]
     const lines = w.embeddings.length / p.D
@@ -38,7 +38,7 @@ function windowsOf (p: Parity, n: number): ScoreWindow[] {
   })
 }
 
-async function measure (p: Parity, threads: number, maxBatch: number, windows: ScoreWindow[]): Promise<{ rate: number, batches: number }> {
+async function measure (p: Parity, threads: number, maxBatch: number, windows: FlatWindow[]): Promise<{ rate: number, batches: number }> {
   const pool = createScoringPool({ encoderPath: p.encoderPath, embeddingDim: p.D, paramsPerLine: p.P, threads, ortThreads: 1, maxBatch, maxWaitMs: 2, maxQueue: windows.length })
   try {
     await pool.ready()

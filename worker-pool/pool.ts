@@ -31,7 +31,7 @@ import { EXECUTION_PROVIDERS, isBackendReport, type BackendReport, type Executio
 import { threadPlan, workerEntry } from './threads.js'
 import { SourceVersions, versionKey, type SourceTensor } from './versions.js'
 
-export type { ScoreWindow, WindowScore } from './batch.js'
+export type { FlatWindow, ScoreWindow, WindowScore } from './batch.js'
 export type { SourceTensor } from './versions.js'
 export type { BatchTiming, PoolStats } from './stats.js'
 export type { ExecutionProvider } from './task.js'

@@ -13,13 +13,17 @@ export interface AdapterRef {
   adapter: string
 }
 
-/** One window as the encoder takes it: T real lines (no padding), row-major. */
+/**
+ * One window as the encoder takes it: T real lines (no padding), one row per
+ * line. The rows are references (a template's vector is shared by every line
+ * of that template), copied once, into the worker pool's batch.
+ */
 export interface WindowInput {
   T: number
-  /** [T, D] template vectors */
-  embeddings: Float32Array
-  /** [T, P] parameter bucket ids, −1 = none */
-  buckets: Int32Array
+  /** T template vectors of D floats (read only) */
+  embeddings: readonly Float32Array[]
+  /** T rows of at most P parameter bucket ids (the rest of the encoder's row is −1) */
+  buckets: ReadonlyArray<readonly number[]>
 }
 
 export interface WindowScore {

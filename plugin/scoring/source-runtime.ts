@@ -21,8 +21,12 @@ export interface HeldLine {
   readonly event: LogEvent
   readonly templateId: string
   readonly template: string
-  /** [P] parameter bucket ids (Log-Attention), -1 padded. */
-  readonly buckets: Int32Array
+  /**
+   * The line's parameter bucket ids (Log-Attention), at most P, unpadded. A
+   * plain array, not an Int32Array: a typed array per held line is an
+   * ArrayBuffer per line for the garbage collector to track and sweep.
+   */
+  readonly buckets: readonly number[]
 }
 
 export type WindowSpec =
@@ -104,9 +108,7 @@ export class SourceRuntime {
     const content = this.content(event)
     if (content === undefined) return { kind: 'unscored', reason: 'no_message' }
     const f = this.featurizer.line(content)
-    const buckets = new Int32Array(this.featurizer.params.maxParams)
-    this.featurizer.writeBuckets(f.params, buckets, 0)
-    const held: HeldLine = { event, templateId: f.templateId, template: f.template, buckets }
+    const held: HeldLine = { event, templateId: f.templateId, template: f.template, buckets: this.featurizer.buckets(f.params) }
     if (this.session !== undefined) {
       const w = this.spec.window
       const r = this.session.add(held, content, w.mode === 'session' && w.keyField !== undefined ? event.record : undefined, now)
@@ -123,18 +125,17 @@ export class SourceRuntime {
   nextDeadline (): number | undefined { return this.windower.nextDeadline() }
   stats (): WindowStats { return this.windower.stats() }
 
-  /** The encoder input of a window: its first `maxLen` lines. */
+  /** The encoder input of a window: its first `maxLen` lines (references to the template vectors and bucket ids, no copy). */
   input (w: Window<HeldLine>): WindowInput {
     const T = Math.min(w.items.length, this.spec.maxLen)
-    const D = this.featurizer.dim
-    const P = this.featurizer.params.maxParams
-    const embeddings = new Float32Array(T * D)
-    const buckets = new Int32Array(T * P)
+    const embeddings = new Array<Float32Array>(T)
+    const buckets = new Array<readonly number[]>(T)
     for (let i = 0; i < T; i++) {
       const h = w.items[i]
-      embeddings.set(this.featurizer.vector(h.template), i * D)
-      buckets.set(h.buckets, i * P)
+      embeddings[i] = this.featurizer.vector(h.template)
+      buckets[i] = h.buckets
     }
     return { T, embeddings, buckets }
   }
+
 }

@@ -45,7 +45,7 @@ class RecordingScorer implements Scorer {
   async score (_source: string, windows: WindowInput[]): Promise<{ adapter: ReturnType<RecordingScorer['adapter']>, scores: WindowScore[] }> {
     this.inputs.push(...windows)
     // deterministic: the first embedding value, squashed; contribution peaks at the last line
-    return { adapter: this.adapter(), scores: windows.map(w => ({ score: 1 / (1 + Math.exp(-w.embeddings[0] * 10)), contribution: Float32Array.from({ length: w.T }, (_, i) => i === w.T - 1 ? 1 : 0) })) }
+    return { adapter: this.adapter(), scores: windows.map(w => ({ score: 1 / (1 + Math.exp(-w.embeddings[0][0] * 10)), contribution: Float32Array.from({ length: w.T }, (_, i) => i === w.T - 1 ? 1 : 0) })) }
   }
 }
 
@@ -116,8 +116,8 @@ t.test('online featurisation equals prepare, and every record comes out enriched
     if (w.T !== len) { mismatched++; continue }
     for (let i = 0; i < len; i++) {
       const row = (windows.data as Int32Array)[n * T + i]
-      for (let d = 0; d < D; d++) if (Math.abs(w.embeddings[i * D + d] - (vectors.data as Float32Array)[row * D + d]) > 1e-7) { mismatched++; i = len; break }
-      for (let p = 0; p < P; p++) if (w.buckets[i * P + p] !== (buckets.data as Int32Array)[(n * T + i) * P + p]) { mismatched++; i = len; break }
+      for (let d = 0; d < D; d++) if (Math.abs(w.embeddings[i][d] - (vectors.data as Float32Array)[row * D + d]) > 1e-7) { mismatched++; i = len; break }
+      for (let p = 0; p < P; p++) if ((w.buckets[i][p] ?? -1) !== (buckets.data as Int32Array)[(n * T + i) * P + p]) { mismatched++; i = len; break }
     }
     checked++
   }

@@ -26,6 +26,20 @@ t.test('windows of 1 and 3 lines pad to T = 3 at the end', async t => {
   t.same(out.map(r => Math.round(r.score * 10)), [1, 9])
 })
 
+t.test('a window given as rows (a vector and a short bucket list per line) makes the same batch as the flat arrays', async t => {
+  const flat = [{ embeddings: new Float32Array([1, 2, 3, 4]), paramBuckets: new Int32Array([9, -1]) }, win(1, 5)]
+  const rows = [
+    { embeddings: [new Float32Array([1, 2]), new Float32Array([3, 4])], paramBuckets: [[9], []] },
+    { embeddings: [new Float32Array([5, 5])], paramBuckets: [[5]] },
+  ]
+  const a = assemble(flat, flat.map(w => windowLength(w, D, P)), D, P)
+  const b = assemble(rows, rows.map(w => windowLength(w, D, P)), D, P)
+  t.same(rows.map(w => windowLength(w, D, P)), [2, 1], 'T is the number of rows')
+  t.same([...b.embeddings], [...a.embeddings])
+  t.same([...b.paramBuckets], [9, -1, 5, -1], 'a short bucket row is padded with −1, like the padding lines')
+  t.same([...b.mask], [...a.mask])
+})
+
 t.test('a window\'s own mask is kept', async t => {
   const w = { ...win(2, 1), mask: new Float32Array([1, 0]) }
   t.same([...assemble([w], [2], D, P).mask], [1, 0])
@@ -38,6 +52,12 @@ t.test('windows that do not fit D and P are refused with POOL_BAD_INPUT', async 
     { embeddings: new Float32Array(4), paramBuckets: new Int32Array(3) },
     { embeddings: new Float32Array(4), paramBuckets: new Int32Array(2), mask: new Float32Array(3) },
     { embeddings: [1, 2] as unknown as Float32Array, paramBuckets: new Int32Array(1) },
+    { embeddings: [], paramBuckets: [] },
+    { embeddings: [new Float32Array(3)], paramBuckets: [[1]] },
+    { embeddings: [new Float32Array(2), [0, 0] as unknown as Float32Array], paramBuckets: [[1], [2]] },
+    { embeddings: [new Float32Array(2)], paramBuckets: [[1, 2]] },
+    { embeddings: [new Float32Array(2)], paramBuckets: [[1], [2]] },
+    { embeddings: [new Float32Array(2)], paramBuckets: new Int32Array(2) },
   ]
   for (const w of bad) t.throws(() => windowLength(w, D, P), { name: 'PoolError', code: 'POOL_BAD_INPUT' })
 })

@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { loadBundle, type Adapter } from '../../models/bundle.js'
-import type { ScoreWindow } from '../../worker-pool/pool.js'
+import type { FlatWindow } from '../../worker-pool/pool.js'
 
 interface B64 { dtype: 'float32' | 'int32', shape: number[], base64: string }
 interface ParityEntry { inputs: Record<'embeddings' | 'mask' | 'param_buckets', B64>, expected: { score: number[], contribution: number[][] } }
@@ -16,9 +16,9 @@ export interface Parity {
   D: number
   P: number
   /** The batch's rows, each padded to the batch's T as the trainer sent them (mask included). */
-  padded: ScoreWindow[]
+  padded: FlatWindow[]
   /** The same rows cut to their real lines, no mask: what the plugin's windowing hands over. */
-  trimmed: ScoreWindow[]
+  trimmed: FlatWindow[]
   expected: { score: number[], contribution: number[][] }
 }
 
@@ -35,8 +35,8 @@ export async function loadParity (dir: string, source = 'hdfs'): Promise<Parity>
   const buckets = decode(entry.inputs.param_buckets) as Int32Array
   const [B, T, D] = entry.inputs.embeddings.shape
   const P = entry.inputs.param_buckets.shape[2]
-  const padded: ScoreWindow[] = []
-  const trimmed: ScoreWindow[] = []
+  const padded: FlatWindow[] = []
+  const trimmed: FlatWindow[] = []
   for (let b = 0; b < B; b++) {
     const m = mask.slice(b * T, (b + 1) * T)
     const n = m.reduce((a, v) => a + v, 0)

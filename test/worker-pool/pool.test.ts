@@ -13,7 +13,7 @@
 import t from 'tap'
 import { readdirSync } from 'node:fs'
 import * as ort from 'onnxruntime-node'
-import { createScoringPool, lengthClass, type ScoreWindow, type ScoringPoolOptions, type SourceTensor } from '../../worker-pool/pool.js'
+import { createScoringPool, lengthClass, type FlatWindow, type ScoreWindow, type ScoringPoolOptions, type SourceTensor } from '../../worker-pool/pool.js'
 import { isPoolError } from '../../worker-pool/errors.js'
 import { loadParity, type Parity } from './parity.js'
 import { tinyBundle } from './tiny-bundle.js'
@@ -27,7 +27,7 @@ const v2: SourceTensor[] = v1.map(x => x.name === 'head.weight' ? { ...x, data: 
   : x.name === 'head.bias' ? { ...x, data: x.data.map(v => v + 2) } : x)
 
 /** Prefixes of every parity window: distinct inputs, 1..13 lines, so batches need padding. */
-function manyWindows (n: number): ScoreWindow[] {
+function manyWindows (n: number): FlatWindow[] {
   const { D, P } = parity
   return Array.from({ length: n }, (_, i) => {
     const w = parity.trimmed[i % parity.trimmed.length]
@@ -38,7 +38,7 @@ function manyWindows (n: number): ScoreWindow[] {
 }
 
 /** The reference: one window at a time through our own ORT session in this thread. */
-async function direct (tensors: readonly SourceTensor[], windows: ScoreWindow[]): Promise<number[]> {
+async function direct (tensors: readonly SourceTensor[], windows: FlatWindow[]): Promise<number[]> {
   const session = await ort.InferenceSession.create(parity.encoderPath)
   const out: number[] = []
   for (const w of windows) {
@@ -72,6 +72,18 @@ t.test('scores equal the trainer\'s own scores for its parity batch', async t =>
   const dt = maxDiff(trimmed.map(r => r.score), parity.expected.score)
   t.ok(dt < 1e-4, `windows cut to their real lines (2..13, padded by the pool) score the same (max diff ${dt.toExponential(2)})`)
   t.same(trimmed.map(r => r.contribution.length), parity.trimmed.map(w => w.embeddings.length / parity.D), 'one contribution per line of each window')
+  // as the sidecar hands them over: a vector and an unpadded bucket list per line
+  const { D, P } = parity
+  const rows: ScoreWindow[] = parity.trimmed.map(w => {
+    const T = w.embeddings.length / D
+    return {
+      embeddings: Array.from({ length: T }, (_, i) => w.embeddings.slice(i * D, (i + 1) * D)),
+      paramBuckets: Array.from({ length: T }, (_, i) => [...w.paramBuckets.subarray(i * P, (i + 1) * P)].filter(b => b >= 0)),
+    }
+  })
+  t.ok(rows.some(w => (w.paramBuckets as number[][]).some(r => r.length < P)), 'some lines have fewer than P parameters')
+  const fromRows = await pool.score('hdfs', 'v1', v1, rows)
+  t.same(fromRows.map(r => r.score), trimmed.map(r => r.score), 'windows given as rows score exactly as the flat arrays')
   t.equal(pool.stats().tensorLoads <= 2, true, 'each worker copied the adapter tensors at most once')
 })
 
@@ -209,7 +221,7 @@ t.test('short and long windows go in separate batches (less padding), with the s
   const T = long.embeddings.length / D
   t.ok(T > 8, `the longest parity window has ${T} lines`)
   // 1-line prefixes (class 2) and the full window (a longer class), interleaved in one call
-  const windows: ScoreWindow[] = Array.from({ length: 6 }, (_, i) => i % 2 === 0
+  const windows: FlatWindow[] = Array.from({ length: 6 }, (_, i) => i % 2 === 0
     ? { embeddings: long.embeddings.slice(0, D), paramBuckets: long.paramBuckets.slice(0, P) }
     : { embeddings: long.embeddings, paramBuckets: long.paramBuckets })
   const pool = createScoringPool(base({ maxBatch: 64, maxWaitMs: 20 }))
