@@ -25,6 +25,8 @@
  *   ... --only hdfs              # one dataset (its pass-through and scoring scenarios)
  *   ... --threads 1               # model.threads for the scoring sidecar (default: cores / ort_threads)
  *   ... --node-args=--max-semi-space-size=64     # node flags for the scoring sidecar only
+ *   ... --max-pending 300000      # limits.max_pending_records for the scoring sidecar (default 100,000)
+ *   ... --worker-nice 0           # model.worker_nice for the scoring sidecar (default 10)
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { availableParallelism, cpus } from 'node:os'
@@ -116,7 +118,8 @@ async function sidecar (downstream: number, spec: Json): Promise<void> {
     output: { forward: { port: downstream } },
     admin: { enabled: false },
     log: { level: 'warn' },
-    ...(spec.bundle === undefined ? {} : { model: { bundle: spec.bundle, ...(spec.threads === undefined ? {} : { threads: spec.threads }) }, sources: spec.sources }),
+    ...(spec.bundle === undefined ? {} : { model: { bundle: spec.bundle, ...(spec.threads === undefined ? {} : { threads: spec.threads }), ...(spec.workerNice === undefined ? {} : { worker_nice: spec.workerNice }) }, sources: spec.sources }),
+    ...(spec.maxPending === undefined ? {} : { limits: { max_pending_records: spec.maxPending } }),
   })
   const sc = await buildSidecar(config)
   const { forward } = await sc.start()
@@ -124,7 +127,7 @@ async function sidecar (downstream: number, spec: Json): Promise<void> {
   const stats = pool?.stats()
   answer({
     port: forward.port,
-    pool: stats === undefined ? null : { threads: stats.threads, ortThreads: stats.ortThreads, ep: stats.executionProvider.running, maxBatch: config.model.max_batch, maxWaitMs: config.model.max_wait, maxQueue: config.model.max_queue },
+    pool: stats === undefined ? null : { threads: stats.threads, ortThreads: stats.ortThreads, ep: stats.executionProvider.running, maxBatch: config.model.max_batch, maxWaitMs: config.model.max_wait, maxQueue: config.model.max_queue, workerNice: stats.workerNice },
     maxPending: config.limits.max_pending_records,
   })
   // usage every 50 ms, so a phase's share can be cut out afterwards by its own start and end times
@@ -168,16 +171,18 @@ const options = {
   only: { type: 'string' },
   threads: { type: 'string' },
   'node-args': { type: 'string' },
+  'max-pending': { type: 'string' },
+  'worker-nice': { type: 'string' },
 } as const
 
 interface Scenario { name: string, dataset: Dataset, scoring: boolean }
 interface Row { s: Scenario, pool: Json | null, maxPending: number, rate: number, usage: Json, tp: Json, lat: Json, latSend: Json, sc: Json, windows: number, batches: number }
 
-async function runScenario (s: Scenario, o: { bundle: string, threads?: number, sources: Json[], perMessage: number, messages: number, latMessages: number, warmMessages: number, window: number, rate: number, idleMs: number, prof?: string, nodeArgs: string[] }): Promise<Row> {
+async function runScenario (s: Scenario, o: { bundle: string, threads?: number, maxPending?: number, workerNice?: number, sources: Json[], perMessage: number, messages: number, latMessages: number, warmMessages: number, window: number, rate: number, idleMs: number, prof?: string, nodeArgs: string[] }): Promise<Row> {
   const rx = new RoleProcess(self, ['receiver'])
   const { port: rxPort } = await rx.next<{ port: number }>()
   const nodeArgs = s.scoring ? [...o.nodeArgs, ...(o.prof !== undefined ? ['--cpu-prof', '--cpu-prof-dir', o.prof] : [])] : []
-  const sc = new RoleProcess(self, ['sidecar', String(rxPort), JSON.stringify(s.scoring ? { bundle: o.bundle, sources: o.sources, threads: o.threads } : {})], nodeArgs)
+  const sc = new RoleProcess(self, ['sidecar', String(rxPort), JSON.stringify(s.scoring ? { bundle: o.bundle, sources: o.sources, threads: o.threads, maxPending: o.maxPending, workerNice: o.workerNice } : {})], nodeArgs)
   const info = await sc.next()
   if (s.scoring) process.stderr.write(`${s.name}: worker pool ${JSON.stringify(info.pool)}, max_pending_records ${info.maxPending}\n`)
   const send = async (messages: number, rate: number): Promise<Json> => {
@@ -230,7 +235,7 @@ async function orchestrate (): Promise<void> {
     { name: 'hdfs', match: DATA.hdfs.tag, format: 'hdfs', window: { mode: 'session', ...win } },
     ...(hasBgl ? [{ name: 'bgl', match: DATA.bgl.tag, format: 'bgl', window: { mode: 'sliding', size: 20, ...win } }] : []),
   ]
-  const o = { bundle, sources, perMessage, messages: toMessages(Number(args.records)), latMessages: toMessages(Number(args['latency-records'])), warmMessages: toMessages(Number(args.warmup)), window: Number(args.window), rate: Number(args.rate), idleMs, prof: args.prof as string | undefined, nodeArgs: args['node-args'] === undefined ? [] : String(args['node-args']).split(' ').filter(Boolean), threads: args.threads === undefined ? undefined : Number(args.threads) }
+  const o = { bundle, sources, perMessage, messages: toMessages(Number(args.records)), latMessages: toMessages(Number(args['latency-records'])), warmMessages: toMessages(Number(args.warmup)), window: Number(args.window), rate: Number(args.rate), idleMs, prof: args.prof as string | undefined, nodeArgs: args['node-args'] === undefined ? [] : String(args['node-args']).split(' ').filter(Boolean), threads: args.threads === undefined ? undefined : Number(args.threads), maxPending: args['max-pending'] === undefined ? undefined : Number(args['max-pending']), workerNice: args['worker-nice'] === undefined ? undefined : Number(args['worker-nice']) }
   const command = `${process.env.BENCH_SCALE === undefined ? '' : `BENCH_SCALE=${process.env.BENCH_SCALE} `}npx tsx bench/scoring-throughput.ts ${process.argv.slice(2).join(' ')}`.trim()
   const cores = availableParallelism()
   console.log(`# end-to-end scoring: ${command}`)
@@ -247,7 +252,7 @@ async function orchestrate (): Promise<void> {
   for (const s of scenarios.filter(x => args.only === undefined || x.dataset === args.only)) rows.push(await runScenario(s, o))
   const maxPending = Number(rows[0]?.maxPending ?? NaN)
   const pool = rows.find(r => r.pool !== null)?.pool ?? undefined
-  if (pool !== undefined) console.log(`worker pool (model.* defaults${o.threads === undefined ? '' : `, threads ${o.threads}`}): ${pool.threads} threads × ${pool.ortThreads} ORT thread(s), EP ${pool.ep}, max_batch ${pool.maxBatch}, max_wait ${pool.maxWaitMs} ms, max_queue ${pool.maxQueue}; sources: window.idle_timeout ${idleMs} ms, max_open 100,000`)
+  if (pool !== undefined) console.log(`worker pool (model.* defaults${o.threads === undefined ? '' : `, threads ${o.threads}`}): ${pool.threads} threads × ${pool.ortThreads} ORT thread(s), EP ${pool.ep}, max_batch ${pool.maxBatch}, max_wait ${pool.maxWaitMs} ms, max_queue ${pool.maxQueue}, worker nice ${JSON.stringify(pool.workerNice)}; sources: window.idle_timeout ${idleMs} ms, max_open 100,000`)
   const ceiling = (r: Row): number => rows.find(x => !x.s.scoring && x.s.dataset === r.s.dataset)?.rate ?? NaN
 
   console.log('\n| scenario | records/s (max rate) | vs pass-through | sidecar CPU, cores: all / main thread / other threads | main loop busy | windows scored | lines/window mean / p50 / max | anomalous windows | records without anomaly map | summaries | ORT runs (windows/run) |')

@@ -62,9 +62,17 @@ export interface ScoringPoolOptions {
    * busy parsing, gets to its reply and sends another.
    */
   tasksPerThread?: number
+  /**
+   * Niceness of the worker threads, 0 (as the main thread) to 19 (default 10).
+   * The main thread reads the sockets, parses and acks; when both cores are
+   * busy, a worker that runs at the main thread's priority takes a core from
+   * it, and the input stalls while windows pile up for the workers. At nice
+   * 10 the main thread gets a core first and scoring takes the rest.
+   */
+  workerNice?: number
 }
 
-export const POOL_DEFAULTS = { executionProvider: 'cpu', maxBatch: 64, maxWaitMs: 2, maxQueue: 4096, tasksPerThread: 2 } as const
+export const POOL_DEFAULTS = { executionProvider: 'cpu', maxBatch: 64, maxWaitMs: 2, maxQueue: 4096, tasksPerThread: 2, workerNice: 10 } as const
 
 export interface BackendInfo { requested: ExecutionProvider, running: ExecutionProvider, fallback: string | null }
 
@@ -152,7 +160,9 @@ export class ScoringPool extends EventEmitter<PoolEvents> {
     const tasksPerThread = positiveInt('tasksPerThread', opts.tasksPerThread ?? POOL_DEFAULTS.tasksPerThread)
     this.#slots = this.#threads * tasksPerThread
     this.#batchSize = new HistogramRecorder([1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024].filter(b => b < this.#maxBatch).concat(this.#maxBatch))
-    const workerData: WorkerInit = { encoderPath: opts.encoderPath, executionProvider: ep, ortThreads: this.#ortThreads, embeddingDim: this.#D, paramsPerLine: this.#P }
+    const nice = opts.workerNice ?? POOL_DEFAULTS.workerNice
+    if (!Number.isInteger(nice) || nice < 0 || nice > 19) throw new TypeError(`worker pool option workerNice must be an integer from 0 to 19, got ${nice}`)
+    const workerData: WorkerInit = { encoderPath: opts.encoderPath, executionProvider: ep, ortThreads: this.#ortThreads, embeddingDim: this.#D, paramsPerLine: this.#P, nice }
     this.#piscina = new Piscina({
       ...workerEntry(),
       minThreads: this.#threads,
@@ -250,6 +260,7 @@ export class ScoringPool extends EventEmitter<PoolEvents> {
       threads: this.#threads,
       ortThreads: this.#ortThreads,
       threadsAlive: this.#piscina.threads.length,
+      workerNice: this.#reports.map(r => r.nice),
       batches: this.#batches,
       windows: this.#windows,
       queued: this.#queued,

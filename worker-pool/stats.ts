@@ -40,6 +40,8 @@ export interface PoolStats {
   ortThreads: number
   /** Worker threads alive now (0 after close()). */
   threadsAlive: number
+  /** Niceness of each worker that has reported (option workerNice; null where it could not be read). */
+  workerNice: Array<number | null>
   /** ORT runs that returned scores. */
   batches: number
   /** Windows scored (resolved). */

@@ -32,6 +32,8 @@ export interface WorkerInit {
   embeddingDim: number
   /** P: parameter buckets per line, checked against the encoder's `param_buckets` input. */
   paramsPerLine: number
+  /** Niceness the worker thread sets on itself before it builds its session (ORT's own threads inherit it); 0 leaves it as is. */
+  nice: number
 }
 
 /** One adapter version's per-source tensors in one SharedArrayBuffer (float32). */
@@ -85,6 +87,8 @@ export interface BackendReport {
   /** Why the requested provider did not start (then running is 'cpu'). */
   fallback: string | null
   error: { code: 'POOL_ENCODER_LOAD', message: string } | null
+  /** The niceness the thread runs at (os.getPriority), null where it cannot be read. */
+  nice: number | null
 }
 
 export const isBackendReport = (m: unknown): m is BackendReport =>

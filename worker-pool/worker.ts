@@ -11,6 +11,7 @@
  * The reply is a value, never a throw: structured clone keeps no `code` on
  * errors, so failures travel as { ok: false, code, message }.
  */
+import { getPriority, setPriority } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { parentPort, threadId } from 'node:worker_threads'
 import * as ort from 'onnxruntime-node'
@@ -86,7 +87,13 @@ function scorer (session: ort.InferenceSession): Handler {
 
 async function init (): Promise<Handler> {
   const opts = workerData as WorkerInit
-  const report: BackendReport = { type: BACKEND_MESSAGE, threadId, requested: opts.executionProvider, running: null, fallback: null, error: null }
+  // On Linux this sets the calling thread only (the main thread keeps its
+  // priority); raising niceness needs no privilege. Where it fails the thread
+  // keeps the priority it has, and the report says which one that is.
+  if (opts.nice !== 0) try { setPriority(opts.nice) } catch {}
+  let nice: number | null = null
+  try { nice = getPriority() } catch {}
+  const report: BackendReport = { type: BACKEND_MESSAGE, threadId, requested: opts.executionProvider, running: null, fallback: null, error: null, nice }
   let session: ort.InferenceSession | undefined
   try {
     try {

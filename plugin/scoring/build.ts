@@ -73,6 +73,7 @@ export async function buildScoring (config: Readonly<Config>, telemetry: Telemet
     maxWaitMs: model.max_wait,
     maxQueue: model.max_queue,
     tasksPerThread: model.tasks_per_thread,
+    workerNice: model.worker_nice,
   })
   const backend = await pool.ready()
   if (backend.fallback !== null) telemetry.log.warn({ code: 'POOL_EP_FALLBACK', requested: backend.requested, running: backend.running }, backend.fallback)

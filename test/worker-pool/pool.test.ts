@@ -11,7 +11,7 @@
  *   close       queued windows still scored, then no threads left
  */
 import t from 'tap'
-import { readdirSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import * as ort from 'onnxruntime-node'
 import { createScoringPool, lengthClass, type FlatWindow, type ScoreWindow, type ScoringPoolOptions, type SourceTensor } from '../../worker-pool/pool.js'
 import { isPoolError } from '../../worker-pool/errors.js'
@@ -249,4 +249,39 @@ t.test('tasksPerThread: each thread is handed its next batch before it returns t
     await pool.close()
   }
   t.throws(() => createScoringPool(base({ tasksPerThread: 0 })), /tasksPerThread must be a positive integer/)
+})
+
+/** Niceness of each thread of this process (Linux /proc: field 19 of the thread's stat). */
+function threadNices (): Map<number, number> {
+  const out = new Map<number, number>()
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')
+      out.set(Number(tid), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]))
+    } catch {} // a thread that ended between the two reads
+  }
+  return out
+}
+
+t.test('worker threads run below the main thread\'s priority (workerNice), and score the same', async t => {
+  const mainNice = threadNices().get(process.pid)
+  t.ok(mainNice !== undefined && mainNice <= 10, `the test process runs at nice ${mainNice}, above the workers' priority`)
+  const want = (await (async () => {
+    const p = createScoringPool(base({ workerNice: 0 }))
+    try { return (await p.score('hdfs', 'v1', v1, parity.trimmed)).map(r => r.score) } finally { await p.close() }
+  })())
+  for (const [opts, nice] of [[{}, 10], [{ workerNice: 19, threads: 2 }, 19]] as const) {
+    const before = new Set(threadNices().keys())
+    const pool = createScoringPool(base(opts))
+    t.teardown(() => pool.close())
+    await pool.ready()
+    const added = [...threadNices()].filter(([tid]) => !before.has(tid))
+    const atNice = added.filter(([, n]) => n === nice).length
+    t.ok(atNice >= pool.stats().threads, `${JSON.stringify(opts)}: ${atNice} new thread(s) at nice ${nice}, at least one per worker (new: ${JSON.stringify(added.map(([, n]) => n))})`)
+    t.same(pool.stats().workerNice, Array(pool.stats().threads).fill(nice), 'stats() says what the workers run at')
+    t.equal(threadNices().get(process.pid), mainNice, 'the main thread keeps its priority')
+    t.same((await pool.score('hdfs', 'v1', v1, parity.trimmed)).map(r => r.score), want, 'same scores as at nice 0')
+  }
+  t.throws(() => createScoringPool(base({ workerNice: -1 })), /workerNice must be an integer from 0 to 19/)
+  t.throws(() => createScoringPool(base({ workerNice: 20 })), /workerNice must be an integer from 0 to 19/)
 })
