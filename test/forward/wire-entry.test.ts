@@ -15,7 +15,7 @@ import { arrayElementOffsets, rawStrOrBin } from '../../plugin/forward/msgpack-f
 import { EventTime } from '../../plugin/forward/event-time.js'
 import { packEntries } from '../../plugin/forward/pack-entries.js'
 import { readClientFrame, toEntry, unpackEntries, type Entry } from '../../plugin/forward/protocol.js'
-import { skipPlain, stringField, WireEntry } from '../../plugin/forward/wire-entry.js'
+import { fieldValue, skipPlain, stringField, WireEntry } from '../../plugin/forward/wire-entry.js'
 import { Receipt } from '../../plugin/pipeline/receipt.js'
 import type { LogEvent } from '../../plugin/pipeline/stage.js'
 import { EnrichmentEncoder } from '../../plugin/scoring/enrich.js'
@@ -137,6 +137,15 @@ t.test('the log line read from the bytes is what record[key] gives', async t => 
   const [d] = unpackEntries(dup).entries as WireEntry[]
   t.equal(stringField(d, keys), 'b', 'duplicate key: the last value')
   t.equal(d.record.log, 'b', '(as decoded)')
+})
+
+t.test('one field decoded alone is what record[key] gives', async t => {
+  const r = { log: 'line', bench_t: 1763900000123.25, anomaly: { score: 0.5, is_anomaly: false, window_id: 'hdfs:x:1' }, n: -3 }
+  const [e] = unpackEntries(entry(1, r)).entries as WireEntry[]
+  for (const k of ['bench_t', 'anomaly', 'n', 'log', 'absent']) t.same(fieldValue(e, k), (r as Record<string, unknown>)[k], k)
+  t.ok(e.pristine, 'without decoding the record')
+  const dup = Buffer.from([0x92, 0x01, 0x82, 0xa3, 0x6c, 0x6f, 0x67, 0x01, 0xa3, 0x6c, 0x6f, 0x67, 0x02])
+  t.equal(fieldValue((unpackEntries(dup).entries as WireEntry[])[0], 'log'), 2, 'a key twice: the last value, as when decoded')
 })
 
 t.test('decoding or replacing a record ends byte-for-byte output: the object is what leaves', async t => {
