@@ -165,7 +165,7 @@ export const configSchema = z.object({
     max_wait: duration().default(2).describe('Longest a window waits for others of its source to fill a batch.'),
     max_queue: z.number().int().positive().default(16_384).describe('Windows waiting for a worker; above it input stops being read.'),
     tasks_per_thread: z.number().int().positive().default(2).describe('Batches handed to each worker thread at once: the next one starts as soon as the last ends, without waiting for the main thread.'),
-    worker_nice: z.number().int().min(0).max(19).default(10).describe('Niceness of the worker threads (0: as the main thread, 19: lowest): the main thread, which reads, parses and acks, gets a core before scoring does.'),
+    worker_nice: z.number().int().min(0).max(19).default(10).describe('How much lower than the main thread the worker threads run (niceness added, 0 to 19; a thread goes no lower than 19): the main thread, which reads, parses and acks, gets a core before scoring does.'),
     watch: z.boolean().default(true).describe('Hot-swap an adapter when its files in <bundle>/adapters change.'),
   }).strict().prefault({}),
   sources: z.array(source).default([]).describe('Which tags are scored, and how their lines are windowed.'),

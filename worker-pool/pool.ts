@@ -63,7 +63,9 @@ export interface ScoringPoolOptions {
    */
   tasksPerThread?: number
   /**
-   * Niceness of the worker threads, 0 (as the main thread) to 19 (default 10).
+   * How much lower than the main thread the worker threads run: niceness
+   * added to the main thread's, 0 (the same) to 19 (default 10; 19 is the
+   * lowest a thread can go).
    * The main thread reads the sockets, parses and acks; when both cores are
    * busy, a worker that runs at the main thread's priority takes a core from
    * it, and the input stalls while windows pile up for the workers. At nice

@@ -32,7 +32,7 @@ export interface WorkerInit {
   embeddingDim: number
   /** P: parameter buckets per line, checked against the encoder's `param_buckets` input. */
   paramsPerLine: number
-  /** Niceness the worker thread sets on itself before it builds its session (ORT's own threads inherit it); 0 leaves it as is. */
+  /** Niceness the worker thread adds to its own (the main thread's) before it builds its session, up to 19 (ORT's own threads inherit it); 0 leaves it as is. */
   nice: number
 }
 

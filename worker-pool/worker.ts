@@ -87,11 +87,14 @@ function scorer (session: ort.InferenceSession): Handler {
 
 async function init (): Promise<Handler> {
   const opts = workerData as WorkerInit
+  // The thread starts at the main thread's niceness and goes `opts.nice` lower.
   // On Linux this sets the calling thread only (the main thread keeps its
   // priority); raising niceness needs no privilege. Where it fails the thread
   // keeps the priority it has, and the report says which one that is.
-  if (opts.nice !== 0) try { setPriority(opts.nice) } catch {}
   let nice: number | null = null
+  try {
+    if (opts.nice !== 0) setPriority(Math.min(19, getPriority() + opts.nice))
+  } catch {}
   try { nice = getPriority() } catch {}
   const report: BackendReport = { type: BACKEND_MESSAGE, threadId, requested: opts.executionProvider, running: null, fallback: null, error: null, nice }
   let session: ort.InferenceSession | undefined

@@ -269,16 +269,17 @@ export function stringField (e: WireEntry, keys: readonly string[]): string | Ui
   return undefined
 }
 
+/** One key list per key, so `valueOffsets` finds its bytes cached (keyLists is keyed by the list). */
+const oneKey = new Map<string, readonly string[]>()
+
 /** The value of the record's `key` (a str key; the last one when repeated), decoded alone, without decoding the record; undefined when absent. */
 export function fieldValue (e: WireEntry, key: string): unknown {
-  const keys = oneKey.get(key) ?? [key]
-  if (oneKey.size < 1024) oneKey.set(key, keys)
+  let keys = oneKey.get(key)
+  if (keys === undefined) { keys = [key]; if (oneKey.size < 1024) oneKey.set(key, keys) }
   const at = offsetsFor(1)
   valueOffsets(e, keys, at)
   return at[0] < 0 ? undefined : decode(e.buf.subarray(at[0], skipPlain(e.buf, at[0], e.end)))
 }
-/** One key list per key, so `valueOffsets` finds its bytes cached (keyLists is keyed by the list). */
-const oneKey = new Map<string, readonly string[]>()
 
 /** Whether the record has any of `keys` (as str keys). */
 export function hasAnyKey (e: WireEntry, keys: readonly string[]): boolean {

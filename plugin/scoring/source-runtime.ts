@@ -137,5 +137,4 @@ export class SourceRuntime {
     }
     return { T, embeddings, buckets }
   }
-
 }
