@@ -76,7 +76,7 @@ export const CATALOG: Readonly<Record<string, MetricSpec>> = {
   scoring_held_records: { type: 'gauge', help: 'Records held until their window is scored.' },
   scoring_open_windows: { type: 'gauge', help: 'Windows open (not yet closed by size, idle timeout or age), all sources.' },
   scoring_pool_queued_windows: { type: 'gauge', help: 'Closed windows waiting for a worker batch (queue depth; bounded by model.max_queue).' },
-  scoring_pool_inflight_batches: { type: 'gauge', help: 'Batches running in worker threads now (at most model.threads).' },
+  scoring_pool_inflight_batches: { type: 'gauge', help: 'Batches handed to worker threads now (at most model.threads × model.tasks_per_thread).' },
   scoring_pool_errors_total: { type: 'counter', help: 'Worker pool rejections, by error code (POOL_EP_FALLBACK counts once per worker).', labels: ['code'] },
   scoring_batch_duration_seconds: { type: 'histogram', help: 'Worker batch run time: from the batch being handed to a worker to its scores (successful batches).' },
   scoring_batch_queue_wait_seconds: { type: 'histogram', help: 'How long the oldest window of a batch waited in the pool queue before the batch ran (model.max_wait, or no free worker).' },
