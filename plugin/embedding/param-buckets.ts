@@ -38,8 +38,16 @@ export function writeParamBuckets (
   opts: ParamBucketOptions = DEFAULT_PARAM_OPTIONS,
 ): void {
   const n = Math.min(params.length, opts.maxParams)
-  for (let i = 0; i < n; i++) out[offset + i] = fnv1a32(params[i]) % opts.buckets
+  for (let i = 0; i < n; i++) out[offset + i] = paramBucket(params[i], opts.buckets)
   for (let i = n; i < opts.maxParams; i++) out[offset + i] = PARAM_PAD
+}
+
+/** The same P ids as `writeParamBuckets`, without the -1 padding (the sidecar keeps one short list per held line). */
+export function paramBucketList (params: readonly string[], opts: ParamBucketOptions = DEFAULT_PARAM_OPTIONS): number[] {
+  const n = Math.min(params.length, opts.maxParams)
+  const out = new Array<number>(n)
+  for (let i = 0; i < n; i++) out[i] = paramBucket(params[i], opts.buckets)
+  return out
 }
 
 /** P bucket ids for one line, -1 padded. */

@@ -144,23 +144,24 @@ export function rawStrOrBin (buf: Uint8Array, pos: number): Uint8Array | undefin
   return buf.subarray(s.at, s.at + s.len)
 }
 
-/** Element count and header length of the array at `pos`; undefined when it is not an array. */
-export function arrayHeaderAt (buf: Uint8Array, pos: number): { n: number, head: number } | undefined {
+/**
+ * Count and header length of a container at `pos` whose fix form is
+ * `fix`..`fix + 15` and whose 16-bit form is `c16` (the 32-bit form is
+ * `c16 + 1`): arrays and maps are laid out alike.
+ */
+function containerHeaderAt (buf: Uint8Array, pos: number, fix: number, c16: number): { n: number, head: number } | undefined {
   const b = buf[pos]
-  if (b >= 0x90 && b <= 0x9f) return { n: b & 0x0f, head: 1 }
-  if (b === 0xdc) return { n: (buf[pos + 1] << 8) | buf[pos + 2], head: 3 }
-  if (b === 0xdd) return { n: u32(buf, pos + 1), head: 5 }
+  if (b >= fix && b <= fix + 0x0f) return { n: b & 0x0f, head: 1 }
+  if (b === c16) return { n: (buf[pos + 1] << 8) | buf[pos + 2], head: 3 }
+  if (b === c16 + 1) return { n: u32(buf, pos + 1), head: 5 }
   return undefined
 }
 
+/** Element count and header length of the array at `pos`; undefined when it is not an array. */
+export const arrayHeaderAt = (buf: Uint8Array, pos: number): { n: number, head: number } | undefined => containerHeaderAt(buf, pos, 0x90, 0xdc)
+
 /** Pair count and header length of the map at `pos`; undefined when it is not a map. */
-export function mapHeaderAt (buf: Uint8Array, pos: number): { n: number, head: number } | undefined {
-  const b = buf[pos]
-  if (b >= 0x80 && b <= 0x8f) return { n: b & 0x0f, head: 1 }
-  if (b === 0xde) return { n: (buf[pos + 1] << 8) | buf[pos + 2], head: 3 }
-  if (b === 0xdf) return { n: u32(buf, pos + 1), head: 5 }
-  return undefined
-}
+export const mapHeaderAt = (buf: Uint8Array, pos: number): { n: number, head: number } | undefined => containerHeaderAt(buf, pos, 0x80, 0xde)
 
 /** `mapHeaderAt` for a map known to be there: throws when it is not. */
 export function readMapHeader (buf: Uint8Array, pos: number): { n: number, head: number } {

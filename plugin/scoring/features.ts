@@ -10,7 +10,7 @@
  */
 import type { Drain, ParseResult } from '../mining/drain.js'
 import type { Embedder } from '../embedding/embedder.js'
-import { paramBucket, type ParamBucketOptions } from '../embedding/param-buckets.js'
+import { paramBucketList, type ParamBucketOptions } from '../embedding/param-buckets.js'
 
 export interface LineFeatures {
   templateId: string
@@ -52,9 +52,6 @@ export class Featurizer {
 
   /** The bucket ids of a line's first P parameters: what `prepare` writes (`writeParamBuckets`), without its -1 padding. */
   buckets (params: readonly string[]): number[] {
-    const n = Math.min(params.length, this.params.maxParams)
-    const out = new Array<number>(n)
-    for (let i = 0; i < n; i++) out[i] = paramBucket(params[i], this.params.buckets)
-    return out
+    return paramBucketList(params, this.params)
   }
 }

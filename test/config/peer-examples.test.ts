@@ -114,6 +114,28 @@ function docLeaves (doc: Record<string, unknown>, prefix = ''): Map<string, unkn
 
 const get = (doc: Record<string, unknown>, path: string): unknown => docLeaves(doc).get(path)
 
+/**
+ * Documents against a template's mapped fields, over the leaves `checked` picks:
+ * leaves without a mapping, values their mapping cannot index (the first 10),
+ * and mapped fields (but `.keyword` sub-fields) that no document carries.
+ */
+function checkAgainst (docs: ReadonlyArray<Record<string, unknown>>, fields: Map<string, Mapping>, checked: (path: string) => boolean): { unmapped: string[], misfits: string[], notEmitted: string[] } {
+  const unmapped = new Set<string>()
+  const seen = new Set<string>()
+  const misfits: string[] = []
+  for (const doc of docs) {
+    for (const [path, v] of docLeaves(doc)) {
+      if (!checked(path)) continue
+      const m = fields.get(path)
+      if (m === undefined) { unmapped.add(path); continue }
+      seen.add(path)
+      const why = misfit(v, m)
+      if (why !== undefined) misfits.push(`${path} = ${JSON.stringify(v)}: ${why}`)
+    }
+  }
+  return { unmapped: [...unmapped], misfits: misfits.slice(0, 10), notEmitted: [...fields.keys()].filter(p => !p.endsWith('.keyword') && !seen.has(p)) }
+}
+
 /** A glob as Elasticsearch index patterns and Fluent Bit `Match` use it (`*` only). */
 const glob = (pattern: string): RegExp => new RegExp('^' + pattern.split('*').map(s => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$')
 
@@ -488,24 +510,10 @@ t.test('real sidecar: every received record and summary event fits the templates
   t.equal(records.filter(r => r.anomaly === undefined).length, 0, 'every record was scored')
 
   // Records: every anomaly.* value fits its mapping; every mapped anomaly field is emitted.
-  const misfits: string[] = []
-  const unmapped = new Set<string>()
-  const seen = new Set<string>()
-  for (const r of records) {
-    for (const [path, v] of docLeaves(r)) {
-      const m = recordFields.get(path)
-      if (path.startsWith('anomaly.') || path === '@timestamp' || path === 'tag') {
-        if (m === undefined) { unmapped.add(path); continue }
-        seen.add(path)
-        const why = misfit(v, m)
-        if (why !== undefined) misfits.push(`${path} = ${JSON.stringify(v)}: ${why}`)
-      }
-    }
-  }
-  t.same([...unmapped], [], 'every field the sidecar adds to a record has a mapping')
-  t.same(misfits.slice(0, 10), [], 'every anomaly value is indexable as its mapped type')
-  const mappedRecordFields = [...recordFields].filter(([p]) => !p.endsWith('.keyword')).map(([p]) => p)
-  t.same(mappedRecordFields.filter(p => !seen.has(p)), [], 'every mapped field is emitted (the template has no stale field)')
+  const rec = checkAgainst(records, recordFields, path => path.startsWith('anomaly.') || path === '@timestamp' || path === 'tag')
+  t.same(rec.unmapped, [], 'every field the sidecar adds to a record has a mapping')
+  t.same(rec.misfits, [], 'every anomaly value is indexable as its mapped type')
+  t.same(rec.notEmitted, [], 'every mapped field is emitted (the template has no stale field)')
   const anomalous = records.filter(r => get(r, 'anomaly.is_anomaly') === true)
   t.ok(anomalous.length > 0 && anomalous.length < records.length, `both values of anomaly.is_anomaly occur (${anomalous.length} of ${records.length} anomalous)`)
 
@@ -514,22 +522,11 @@ t.test('real sidecar: every received record and summary event fits the templates
   t.ok(await waitFor(() => got.filter(g => g.tag === 'scored.anomaly.summary').length >= anomalousWindows.size, 10_000), 'the summary events arrived')
   t.equal(summaries.length, anomalousWindows.size, `one summary event per anomalous window (${anomalousWindows.size})`)
   t.same(new Set(summaries.map(s => s.window_id)), anomalousWindows, 'for exactly those windows')
-  const summaryMisfits: string[] = []
-  const summaryUnmapped = new Set<string>()
-  const summarySeen = new Set<string>()
   t.same(summaries.filter(s => s.source !== String(s.window_id).split(':')[0]), [], 'each summary\'s source is its window\'s source')
-  for (const s of summaries) {
-    for (const [path, v] of docLeaves(s)) {
-      const m = summaryFields.get(path)
-      if (m === undefined) { summaryUnmapped.add(path); continue }
-      summarySeen.add(path)
-      const why = misfit(v, m)
-      if (why !== undefined) summaryMisfits.push(`${path} = ${JSON.stringify(v)}: ${why}`)
-    }
-  }
-  t.same([...summaryUnmapped], [], 'every summary field has a mapping')
-  t.same(summaryMisfits.slice(0, 10), [], 'every summary value is indexable as its mapped type')
-  t.same([...summaryFields.keys()].filter(p => !p.endsWith('.keyword') && !summarySeen.has(p)), [], 'every mapped summary field is emitted')
+  const sum = checkAgainst(summaries, summaryFields, () => true)
+  t.same(sum.unmapped, [], 'every summary field has a mapping')
+  t.same(sum.misfits, [], 'every summary value is indexable as its mapped type')
+  t.same(sum.notEmitted, [], 'every mapped summary field is emitted')
 
   // The alert queries, run over these documents, find exactly the anomalous ones, grouped as the rules group them.
   const countBy = (docs: Array<Record<string, unknown>>, field: string): Record<string, number> => {

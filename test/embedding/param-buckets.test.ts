@@ -1,6 +1,6 @@
 import t from 'tap'
 import { fnv1a32 } from '../../plugin/embedding/hash.js'
-import { paramBucket, paramBuckets, PARAM_PAD, DEFAULT_PARAM_BUCKETS } from '../../plugin/embedding/param-buckets.js'
+import { paramBucket, paramBucketList, paramBuckets, PARAM_PAD, DEFAULT_PARAM_BUCKETS } from '../../plugin/embedding/param-buckets.js'
 
 // Reference: FNV-1a over TextEncoder bytes (slow, obviously right).
 function reference (s: string): number {
@@ -28,6 +28,8 @@ t.test('a line keeps its first P parameters, in order, padded with -1', async t 
   t.equal(many.length, 8, 'default P is 8')
   t.equal(many[7], paramBucket('8'))
   t.same([...paramBuckets([], { buckets: 16, maxParams: 3 })], [-1, -1, -1])
+  t.same(paramBucketList(['a', 'b', 'c'], { buckets: 1024, maxParams: 5 }), [...row].slice(0, 3), 'the unpadded list: the same ids, no -1')
+  t.same(paramBucketList(['1', '2', '3', '4', '5', '6', '7', '8', '9', '10']), [...many], 'cut at P like the padded row')
 })
 
 t.test('buckets stay in range and the same value always lands in the same bucket', async t => {
