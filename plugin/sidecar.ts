@@ -67,7 +67,7 @@ export class Sidecar {
       telemetry.counters.gauge('buffer_replayed_records_total', () => b.stats.replayedRecords)
       telemetry.counters.gauge('buffer_corrupt_frames_total', () => b.stats.corruptFrames)
       telemetry.counters.gauge('buffer_write_errors_total', () => b.stats.writeErrors)
-      b.on('error', err => telemetry.log.error({ code: err.code, err: err.message }, 'disk buffer write failed: chunks are acked on delivery until it works again'))
+      b.on('error', err => telemetry.log.error({ code: err.code, err: err.message }, 'disk buffer I/O failed'))
     }
   }
 

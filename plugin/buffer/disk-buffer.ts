@@ -93,6 +93,10 @@ export class DiskBuffer extends EventEmitter<DiskBufferEvents> {
   private scheduled = false
   private readonly dirty = new Set<Segment>()
   private fsyncTimer: NodeJS.Timeout | undefined
+  /** Files `closeFile` is closing: the interval fsync leaves them alone. */
+  private readonly closing = new Map<Segment, Promise<void>>()
+  /** Interval fsyncs under way, per file: `closeFile` waits for its file's before closing it. */
+  private readonly syncing = new Map<Segment, Promise<void>>()
   private nextSeq = 1
   private totalBytes = 0
   private wasFull = false
@@ -321,7 +325,7 @@ export class DiskBuffer extends EventEmitter<DiskBufferEvents> {
           for (const b of group) b.resolve()
         } catch (err) {
           this.stats.writeErrors++
-          const e = new FluentAnomalyError('BUFFER_IO', `writing ${seg.path} failed: ${(err as Error).message}`, { cause: err })
+          const e = new FluentAnomalyError('BUFFER_IO', `writing ${seg.path} failed: ${(err as Error).message}; its chunks are acked once delivered instead`, { cause: err })
           for (const b of group) b.reject(e)
           // a failed write may have left a torn frame: nothing more goes after it in that file
           if (seg === this.active) this.seal()
@@ -344,29 +348,45 @@ export class DiskBuffer extends EventEmitter<DiskBufferEvents> {
   }
 
   /** fsync (unless policy never) and close a sealed segment's file; then it may go. */
-  private async closeFile (s: Segment): Promise<void> {
+  private closeFile (s: Segment): Promise<void> {
+    const running = this.closing.get(s)
+    if (running !== undefined) return running // a second caller waits for the same close
     const f = this.files.get(s)
-    if (f === undefined) return
-    const h = await f.catch(() => undefined)
-    if (h !== undefined) {
-      if (this.opts.fsync !== 'never' && this.dirty.has(s)) await h.datasync().catch(() => {})
-      await h.close().catch(() => {})
-    }
-    this.dirty.delete(s)
-    this.files.delete(s)
-    this.maybeDelete(s)
+    if (f === undefined) return Promise.resolve()
+    // from here no interval fsync starts on this file; one already running ends before the close
+    const closed = (async () => {
+      const h = await f.catch(() => undefined)
+      if (h !== undefined) {
+        await this.syncing.get(s)
+        if (this.opts.fsync !== 'never' && this.dirty.has(s)) await h.datasync().catch(() => {})
+        await h.close().catch(() => {})
+      }
+      this.dirty.delete(s)
+      this.files.delete(s)
+    })().finally(() => this.closing.delete(s))
+    this.closing.set(s, closed)
+    return closed.then(() => this.maybeDelete(s))
   }
 
-  /** fsync files written since the last one (policy `interval`). */
+  /**
+   * fsync files written since the last one (policy `interval`). A file that
+   * is being closed is left to `closeFile`, which syncs it itself: an fsync
+   * racing the close used to fail with "file closed", counted as a write
+   * error on a buffer that had lost nothing.
+   */
   async syncNow (): Promise<void> {
     for (const s of [...this.dirty]) {
       const f = this.files.get(s)
-      if (f === undefined) continue
+      if (f === undefined || this.closing.has(s) || this.syncing.has(s)) continue
       this.dirty.delete(s)
-      try { await (await f).datasync() } catch (err) {
-        this.stats.writeErrors++
-        this.emit('error', new FluentAnomalyError('BUFFER_IO', `fsync of ${s.path} failed: ${(err as Error).message}`, { cause: err }))
-      }
+      const sync = (async () => {
+        try { await (await f).datasync() } catch (err) {
+          this.stats.writeErrors++
+          this.emit('error', new FluentAnomalyError('BUFFER_IO', `fsync of ${s.path} failed: ${(err as Error).message}; chunks acked since the last fsync may not survive a power loss`, { cause: err }))
+        }
+      })().finally(() => this.syncing.delete(s))
+      this.syncing.set(s, sync)
+      await sync
     }
   }
 
