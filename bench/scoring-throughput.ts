@@ -27,9 +27,10 @@
  *   ... --node-args=--max-semi-space-size=64     # node flags for the scoring sidecar only
  *   ... --max-pending 300000      # limits.max_pending_records for the scoring sidecar (default 100,000)
  *   ... --worker-nice 0           # model.worker_nice for the scoring sidecar (default 10)
+ *   ... --buffer                  # both sidecars with the disk buffer on (as config/default.yaml): chunks acked once on disk
  */
-import { existsSync, readFileSync } from 'node:fs'
-import { availableParallelism, cpus } from 'node:os'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { availableParallelism, cpus, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { performance } from 'node:perf_hooks'
@@ -89,8 +90,11 @@ async function receiver (): Promise<void> {
   const cfg = parseConfig({ input: { forward: { port: 0, max_frame_size: '64M' } } })
   const server = new ForwardServer(cfg.input.forward, new Pipeline([], sink, { maxPending: 10_000_000 }), quietTelemetry())
   answer({ port: (await server.listen()).port })
-  serveCommands(cmd => {
+  serveCommands(async cmd => {
     if (cmd.cmd === 'reset') { s = fresh(); lat.clear(); return { ok: true } }
+    // With the disk buffer the sender's acks come before delivery: wait for the records themselves
+    const until = wallMs() + 120_000
+    while (cmd.cmd === 'wait' && s.records < cmd.records && wallMs() < until) await sleep(5)
     const [p50, p99, max] = quantiles(lat.values(), [0.5, 0.99, 1])
     const sizes = Float64Array.from(s.windows.values())
     const [sizeP50, sizeMax] = quantiles(sizes, [0.5, 1])
@@ -128,6 +132,7 @@ async function sidecar (downstream: number, spec: Json): Promise<void> {
     log: { level: 'warn' },
     ...(spec.bundle === undefined ? {} : { model: { bundle: spec.bundle, ...(spec.threads === undefined ? {} : { threads: spec.threads }), ...(spec.workerNice === undefined ? {} : { worker_nice: spec.workerNice }) }, sources: spec.sources }),
     ...(spec.maxPending === undefined ? {} : { limits: { max_pending_records: spec.maxPending } }),
+    ...(spec.bufferDir === undefined ? {} : { buffer: { enabled: true, path: spec.bufferDir, fsync: 'interval' } }),
   })
   const sc = await buildSidecar(config)
   const { forward } = await sc.start()
@@ -181,35 +186,37 @@ const options = {
   'node-args': { type: 'string' },
   'max-pending': { type: 'string' },
   'worker-nice': { type: 'string' },
+  buffer: { type: 'boolean', default: false },
 } as const
 
 interface Scenario { name: string, dataset: Dataset, scoring: boolean }
 interface Row { s: Scenario, pool: Json | null, maxPending: number, rate: number, usage: Json, tp: Json, lat: Json, latSend: Json, sc: Json, windows: number, batches: number }
 
-async function runScenario (s: Scenario, o: { bundle: string, threads?: number, maxPending?: number, workerNice?: number, sources: Json[], perMessage: number, messages: number, latMessages: number, warmMessages: number, window: number, rate: number, idleMs: number, prof?: string, nodeArgs: string[] }): Promise<Row> {
+async function runScenario (s: Scenario, o: { bundle: string, threads?: number, maxPending?: number, buffer: boolean, workerNice?: number, sources: Json[], perMessage: number, messages: number, latMessages: number, warmMessages: number, window: number, rate: number, idleMs: number, prof?: string, nodeArgs: string[] }): Promise<Row> {
   const rx = new RoleProcess(self, ['receiver'])
   const { port: rxPort } = await rx.next<{ port: number }>()
   const nodeArgs = s.scoring ? [...o.nodeArgs, ...(o.prof !== undefined ? ['--cpu-prof', '--cpu-prof-dir', o.prof] : [])] : []
-  const sc = new RoleProcess(self, ['sidecar', String(rxPort), JSON.stringify(s.scoring ? { bundle: o.bundle, sources: o.sources, threads: o.threads, maxPending: o.maxPending, workerNice: o.workerNice } : {})], nodeArgs)
+  const bufferDir = o.buffer ? mkdtempSync(join(tmpdir(), 'fa-bench-buffer-')) : undefined
+  const sc = new RoleProcess(self, ['sidecar', String(rxPort), JSON.stringify({ bufferDir, ...(s.scoring ? { bundle: o.bundle, sources: o.sources, threads: o.threads, maxPending: o.maxPending, workerNice: o.workerNice } : {}) })], nodeArgs)
   const info = await sc.next()
   if (s.scoring) process.stderr.write(`${s.name}: worker pool ${JSON.stringify(info.pool)}, max_pending_records ${info.maxPending}\n`)
   const send = async (messages: number, rate: number): Promise<Json> => {
     const tx = new RoleProcess(self, ['sender', JSON.stringify({ port: info.port, tag: DATA[s.dataset].tag, dataset: s.dataset, perMessage: o.perMessage, messages, window: o.window, rate })])
     return await tx.next()
   }
-  const settle = async (): Promise<void> => { await sleep(2 * o.idleMs); await rx.request({ cmd: 'reset' }) }
+  // every record of the phase received (with the disk buffer the acks came earlier), then a pause, then counts from zero
+  const settle = async (sent: number): Promise<void> => { await rx.request({ cmd: 'wait', records: sent }); await sleep(2 * o.idleMs); await rx.request({ cmd: 'reset' }) }
   try {
-    await send(o.warmMessages, 0)
-    await settle()
+    await settle((await send(o.warmMessages, 0)).records)
     const before = await sc.request({ cmd: 'report' })
     const tx = await send(o.messages, 0)
-    const tp = await rx.request({ cmd: 'report' })
+    const tp = await rx.request({ cmd: 'wait', records: tx.records })
     const after = await sc.request({ cmd: 'report' })
     const secs = (tp.lastAt - tx.firstSentAt) / 1000
     if (tp.records !== tx.records) process.stderr.write(`${s.name}: the receiver got ${tp.records} records, ${tx.records} were sent and acked\n`)
-    await settle()
+    await settle(tx.records)
     const latSend = await send(o.latMessages, o.rate)
-    const lat = await rx.request({ cmd: 'report' })
+    const lat = await rx.request({ cmd: 'wait', records: latSend.records })
     const end = await sc.request({ cmd: 'report' })
     process.stderr.write(`${s.name}: ${Math.round(tp.records / secs)} rec/s; latency p50 ${lat.latency.p50.toFixed(1)} ms, p99 ${lat.latency.p99.toFixed(1)} ms\n`)
     const usage = await sc.request({ cmd: 'usage', from: tx.firstSentAt, to: tp.lastAt })
@@ -219,6 +226,7 @@ async function runScenario (s: Scenario, o: { bundle: string, threads?: number, 
     await Promise.race([sc.request({ cmd: 'stop' }).then(async () => await sc.exited).catch(() => {}), sleep(20_000)])
     sc.kill()
     rx.kill()
+    if (bufferDir !== undefined) rmSync(bufferDir, { recursive: true, force: true })
   }
 }
 
@@ -243,7 +251,7 @@ async function orchestrate (): Promise<void> {
     { name: 'hdfs', match: DATA.hdfs.tag, format: 'hdfs', window: { mode: 'session', ...win } },
     ...(hasBgl ? [{ name: 'bgl', match: DATA.bgl.tag, format: 'bgl', window: { mode: 'sliding', size: 20, ...win } }] : []),
   ]
-  const o = { bundle, sources, perMessage, messages: toMessages(Number(args.records)), latMessages: toMessages(Number(args['latency-records'])), warmMessages: toMessages(Number(args.warmup)), window: Number(args.window), rate: Number(args.rate), idleMs, prof: args.prof as string | undefined, nodeArgs: args['node-args'] === undefined ? [] : String(args['node-args']).split(' ').filter(Boolean), threads: args.threads === undefined ? undefined : Number(args.threads), maxPending: args['max-pending'] === undefined ? undefined : Number(args['max-pending']), workerNice: args['worker-nice'] === undefined ? undefined : Number(args['worker-nice']) }
+  const o = { bundle, sources, perMessage, messages: toMessages(Number(args.records)), latMessages: toMessages(Number(args['latency-records'])), warmMessages: toMessages(Number(args.warmup)), window: Number(args.window), rate: Number(args.rate), idleMs, prof: args.prof as string | undefined, nodeArgs: args['node-args'] === undefined ? [] : String(args['node-args']).split(' ').filter(Boolean), threads: args.threads === undefined ? undefined : Number(args.threads), maxPending: args['max-pending'] === undefined ? undefined : Number(args['max-pending']), buffer: args.buffer === true, workerNice: args['worker-nice'] === undefined ? undefined : Number(args['worker-nice']) }
   const command = `${process.env.BENCH_SCALE === undefined ? '' : `BENCH_SCALE=${process.env.BENCH_SCALE} `}npx tsx bench/scoring-throughput.ts ${process.argv.slice(2).join(' ')}`.trim()
   const cores = availableParallelism()
   console.log(`# end-to-end scoring: ${command}`)
@@ -279,14 +287,18 @@ async function orchestrate (): Promise<void> {
   for (const r of rows.filter(x => x.s.scoring)) {
     const ratio = r.rate / ceiling(r)
     console.log(`- ${r.s.name}: ${fmt(r.rate)} rec/s ${r.rate >= 100_000 ? 'meets' : 'MISSES'} 100,000; ${fmt(ratio * 100)}% of pass-through ${ratio >= 0.5 ? 'meets' : 'MISSES'} 50%.`)
-    const reasons = Object.entries(r.sc.counters as Record<string, number>).filter(([k]) => k.startsWith('records_unscored_total') || k.startsWith('scoring_errors_total'))
+    const reasons = Object.entries(r.sc.counters as Record<string, number>).filter(([k]) => k.startsWith('records_unscored_total') || k.startsWith('scoring_errors_total') || k.startsWith('backpressure_engaged_total'))
     if (reasons.length > 0) console.log(`  sidecar counters (whole run): ${reasons.map(([k, v]) => `${k} ${v}`).join(', ')}`)
   }
   console.log(`
 Notes:
 - records/s: records / (last record received downstream − first record sent); the sender keeps ${o.window} chunks of ${perMessage} unacked.
-  The sidecar acks a chunk once all its records are acked downstream, i.e. once their windows are scored, so records in flight
-  ≈ rate × how long a record is held, capped by the sender's window and by limits.max_pending_records (${fmt(maxPending)}). Session
+  ${o.buffer
+    ? `With the disk buffer (--buffer) the sidecar acks a chunk once it is on disk, so the sender's window does not bind; records held in
+  windows still count against limits.max_pending_records (${fmt(maxPending)}) until delivered, so records in flight ≈ rate × how long
+  a record is held, capped by that limit. Session`
+    : `The sidecar acks a chunk once all its records are acked downstream, i.e. once their windows are scored, so records in flight
+  ≈ rate × how long a record is held, capped by the sender's window and by limits.max_pending_records (${fmt(maxPending)}). Session`}
   windows hold a record ≥ idle_timeout: acked throughput ≤ in-flight cap / idle_timeout (here ${fmt(Math.min(o.window * perMessage, maxPending))} / ${idleMs / 1000} s;
   with the default idle_timeout of 30 s it would be ${fmt(maxPending / 30)} rec/s whatever the CPU). The last sessions close ${idleMs} ms after their last line; that tail is in the hdfs figure.
 - Latency = time received downstream − bench_t, the record's scheduled send time at the offered rate (open loop; the ${perMessage} records of

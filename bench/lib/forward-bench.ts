@@ -34,6 +34,8 @@ export class RoleProcess {
   constructor (script: string, args: string[], nodeArgs: string[] = []) {
     this.child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script, ...args], { stdio: ['pipe', 'pipe', 'inherit'] })
     createInterface({ input: this.child.stdout! }).on('line', line => {
+      // the sidecar's own log lines (pino JSON on stdout) are not answers: show them, do not hand them out
+      if (line.startsWith('{"level":')) { process.stderr.write(`[${args[0]}] ${line}\n`); return }
       const w = this.waiters.shift()
       if (w !== undefined) w.resolve(line)
       else this.lines.push(line)
