@@ -294,12 +294,11 @@ async function orchestrate (): Promise<void> {
 Notes:
 - records/s: records / (last record received downstream − first record sent); the sender keeps ${o.window} chunks of ${perMessage} unacked.
   ${o.buffer
-    ? `With the disk buffer (--buffer) the sidecar acks a chunk once it is on disk, so the sender's window does not bind; records held in
-  windows still count against limits.max_pending_records (${fmt(maxPending)}) until delivered, so records in flight ≈ rate × how long
-  a record is held, capped by that limit. Session`
-    : `The sidecar acks a chunk once all its records are acked downstream, i.e. once their windows are scored, so records in flight
-  ≈ rate × how long a record is held, capped by the sender's window and by limits.max_pending_records (${fmt(maxPending)}). Session`}
-  windows hold a record ≥ idle_timeout: acked throughput ≤ in-flight cap / idle_timeout (here ${fmt(Math.min(o.window * perMessage, maxPending))} / ${idleMs / 1000} s;
+    ? `With the disk buffer (--buffer) the sidecar acks a chunk once it is on disk, so the sender's window does not bind; a held record
+  still counts against limits.max_pending_records until delivered`
+    : 'The sidecar acks a chunk once all its records are acked downstream, i.e. once their windows are scored'}, so records in flight
+  ≈ rate × how long a record is held, capped by ${o.buffer ? '' : "the sender's window and by "}limits.max_pending_records (${fmt(maxPending)}). Session
+  windows hold a record ≥ idle_timeout: acked throughput ≤ in-flight cap / idle_timeout (here ${fmt(o.buffer ? maxPending : Math.min(o.window * perMessage, maxPending))} / ${idleMs / 1000} s;
   with the default idle_timeout of 30 s it would be ${fmt(maxPending / 30)} rec/s whatever the CPU). The last sessions close ${idleMs} ms after their last line; that tail is in the hdfs figure.
 - Latency = time received downstream − bench_t, the record's scheduled send time at the offered rate (open loop; the ${perMessage} records of
   a message share it). Session windows (hdfs): a record waits until its block's session has had no line for window.idle_timeout = ${idleMs} ms
