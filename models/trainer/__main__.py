@@ -32,7 +32,8 @@ MODES = {
     "adapt": "frozen encoder from --bundle; train only the target's per-source tensors (adapter) and add them to the bundle",
     "finetune": "baseline: all weights from --bundle's encoder, trained on the target; writes a new bundle",
     "scratch": "baseline: the same architecture from random init on the target only; writes a new bundle",
-    "evaluate": "test-split precision / recall / F1 / ROC-AUC of a bundle's source, beside event-count baselines",
+    "evaluate": "test-split precision / recall / F1 / ROC-AUC / PR-AUC of a bundle's source, beside simple detectors "
+                "(logistic regression, decision tree, 1-nearest-neighbour, unseen template)",
 }
 
 
@@ -43,9 +44,15 @@ def _positive(v: str) -> int:
     return n
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", type=Path, required=True, help="prepared folder (fluent-anomaly prepare --out)")
-    p.add_argument("--source", required=True, help="source name in the bundle (e.g. hdfs, bgl); names the adapter files")
+def _common(p: argparse.ArgumentParser, several: bool = False) -> None:
+    if several:  # pretrain: one encoder on several sources
+        p.add_argument("--data", type=Path, required=True, action="append",
+                       help="prepared folder (fluent-anomaly prepare --out); repeat with --source to pretrain on several sources at once")
+        p.add_argument("--source", required=True, action="append",
+                       help="source name in the bundle (e.g. hdfs, bgl), one per --data, in the same order; names the adapter files")
+    else:
+        p.add_argument("--data", type=Path, required=True, help="prepared folder (fluent-anomaly prepare --out)")
+        p.add_argument("--source", required=True, help="source name in the bundle (e.g. hdfs, bgl); names the adapter files")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: cuda when visible (bf16 autocast), else cpu (fp32)")
     p.add_argument("--seed", type=int, default=42, help="seeds python, numpy, torch and the batch order (default 42)")
     p.add_argument("--threads", type=_positive, default=None, help="torch CPU threads (default: torch's choice)")
@@ -59,6 +66,11 @@ def _fit(p: argparse.ArgumentParser, lr: float) -> None:
     p.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay on matrices (default 0.01)")
     p.add_argument("--patience", type=_positive, default=3, help="stop after this many epochs without a lower validation loss")
     p.add_argument("--la-lr-scale", type=float, default=10.0, help="learning-rate multiplier of the Log-Attention scalars (default 10)")
+    p.add_argument("--pos-weight", default="balanced",
+                   help="BCE weight of anomalous windows: balanced (normal / anomalous, default), sqrt, none, or a number")
+    p.add_argument("--sampling", choices=("sqrt", "uniform"), default="sqrt",
+                   help="sqrt: identical template multisets drawn by the square root of their number, so rare patterns are learnt "
+                        "(default); uniform: a plain shuffle")
     p.add_argument("--train-size", type=_positive, default=None, help="use only the first N training windows (earliest in time)")
 
 
@@ -70,6 +82,10 @@ def _arch(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-len", type=_positive, default=512, help="longest window the positions cover (default 512)")
     p.add_argument("--dropout", type=float, default=0.1)
     p.add_argument("--no-log-attention", action="store_true", help="ablation: no parameter-bucket bias in attention")
+    p.add_argument("--pooling", choices=("attention", "mean"), default="attention",
+                   help="attention: a learnt query per source weighs the lines (default); mean: the masked mean of earlier bundles (ablation)")
+    p.add_argument("--no-count-features", action="store_true",
+                   help="ablation: lines do not carry their template's count and the window length")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -77,9 +93,11 @@ def parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="mode", required=True, metavar="MODE")
     for mode, text in MODES.items():
         p = sub.add_parser(mode, help=text, description=text)
-        _common(p)
+        _common(p, several=mode == "pretrain")
         if mode == "evaluate":
-            p.add_argument("--bundle", type=Path, required=True)
+            p.add_argument("--bundle", type=Path, required=True, action="append",
+                           help="bundle to evaluate; give it again for the same source trained with other seeds: the report's "
+                                "model_seeds holds each one's metrics and their mean and sd; model, --scores and --html use the first")
             p.add_argument("--report", type=Path, default=None, help="also write the JSON report here (everything --html shows)")
             p.add_argument("--html", type=Path, default=None,
                            help="also write a self-contained HTML report (inline SVG plots: precision-recall curve, score "
@@ -105,14 +123,15 @@ def run(args: argparse.Namespace) -> dict:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     device = modes.pick_device(args.device)
-    source = modes.check_source_name(args.source)
+    sources = [modes.check_source_name(s) for s in (args.source if isinstance(args.source, list) else [args.source])]
+    source = sources[0]
     if args.mode == "evaluate":
         from .evaluate import evaluate, table, write_report
         from .report import require_matplotlib, write_html
 
         if args.html is not None:
             require_matplotlib()  # before the scoring, not after it
-        modes.seed_everything(args.seed)
+        modes.seed_everything(args.seed)  # --seed also seeds the decision tree (seed, seed + 1, seed + 2)
         report = evaluate(args.bundle, args.data, source, device, args.seed, scores_path=args.scores)
         print(table(report), file=sys.stderr)
         if args.html is not None:
@@ -123,11 +142,14 @@ def run(args: argparse.Namespace) -> dict:
             write_report(report, args.report)
         return report
     opts = FitOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
-                      patience=args.patience, train_size=args.train_size, seed=args.seed, la_lr_scale=args.la_lr_scale)
+                      patience=args.patience, train_size=args.train_size, seed=args.seed, la_lr_scale=args.la_lr_scale,
+                      pos_weight=args.pos_weight, sampling=args.sampling)
     if args.mode in ("pretrain", "scratch"):
         arch = {"d_model": args.d_model, "ffn": args.ffn, "layers": args.layers, "adapter_size": args.adapter_size,
-                "max_len": args.max_len, "dropout": args.dropout, "log_attention": not args.no_log_attention}
-        return modes.train_new_encoder(args.mode, args.data, source, args.out, arch, opts, device)
+                "max_len": args.max_len, "dropout": args.dropout, "log_attention": not args.no_log_attention,
+                "pooling": args.pooling, "count_features": not args.no_count_features}
+        data = args.data if isinstance(args.data, list) else [args.data]
+        return modes.train_new_encoder(args.mode, data, sources, args.out, arch, opts, device)
     if args.mode == "finetune":
         return modes.finetune(args.data, source, args.bundle, args.out, args.init_from, opts, device)
     return modes.adapt(args.data, source, args.bundle, args.out, args.init_from, opts, device)

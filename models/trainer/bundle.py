@@ -40,6 +40,12 @@ ENCODER_WEIGHTS = "encoder.safetensors"
 EMBEDDER = "embedder.safetensors"
 PARITY = "parity.json"
 SOURCE_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+# manifest.json's encoder.pooling, per ModelConfig.pooling
+POOLING_NAMES = {"attention": "attention (learnt query per source)", "mean": "masked mean"}
+CONTRIBUTION_MEANING = {
+    "attention": "line's share of the logit: a_t (w_head . h_t), a_t its pooling weight; sum + head.bias = logit; 0 on padding",
+    "mean": "line's share of the logit: (w_head . h_t) / lines; sum + head.bias = logit; 0 on padding",
+}
 
 
 class BundleError(ValueError):
@@ -81,10 +87,13 @@ def config_of(manifest: dict) -> ModelConfig:
         input_dim=int(manifest["embedder"]["dimension"]), d_model=e["d_model"], layers=e["layers"], heads=e["heads"],
         ffn=e["ffn"], adapter_size=e["adapter_size"], max_len=e["max_len"], buckets=la["buckets"],
         max_params=la["max_params"], log_attention=la["enabled"], dropout=e.get("dropout", 0.1),
+        # bundles before issue 16 say "masked mean" and have no count features
+        pooling="attention" if e.get("pooling") == POOLING_NAMES["attention"] else "mean",
+        count_features=bool(e.get("count_features", False)),
     )
 
 
-def new_bundle(out: Path, encoder: Encoder, src: SourceTensors, data: Prepared, pretrained_on: Optional[str], lineage: dict) -> dict:
+def new_bundle(out: Path, encoder: Encoder, src: SourceTensors, data: Prepared, pretrained_on: Optional[object], lineage: dict) -> dict:
     """Write encoder.onnx, encoder.safetensors and embedder.safetensors into ``out``; return the manifest (no sources yet)."""
     cfg = encoder.cfg
     out.mkdir(parents=True, exist_ok=True)
@@ -118,7 +127,8 @@ def new_bundle(out: Path, encoder: Encoder, src: SourceTensors, data: Prepared, 
             "max_len": cfg.max_len,
             "norm": "pre-ln",
             "activation": "gelu",
-            "pooling": "masked mean",
+            "pooling": POOLING_NAMES[cfg.pooling],
+            "count_features": cfg.count_features,
             "dropout": cfg.dropout,
             "log_attention": {"enabled": cfg.log_attention, "buckets": cfg.buckets, "max_params": cfg.max_params,
                               "param_hash": data.meta.get("param_hash")},
@@ -129,12 +139,12 @@ def new_bundle(out: Path, encoder: Encoder, src: SourceTensors, data: Prepared, 
             },
             "outputs": {
                 "score": {"dtype": "float32", "shape": ["B"], "meaning": "anomaly probability"},
-                "contribution": {"dtype": "float32", "shape": ["B", "T"],
-                                 "meaning": "line's share of the logit: (w_head . h_t) / lines; sum + head.bias = logit; 0 on padding"},
+                "contribution": {"dtype": "float32", "shape": ["B", "T"], "meaning": CONTRIBUTION_MEANING[cfg.pooling]},
             },
             "source_tensors": [{"name": n, "dtype": "float32", "shape": list(s)} for n, s in source_tensor_shapes(cfg).items()],
             "weights": {"file": ENCODER_WEIGHTS, "sha256": sha256_file(out / ENCODER_WEIGHTS)},
-            "pretrained_on": pretrained_on,
+            # one source: its name (as before); several (joint pretraining): the list, first one the default --init-from
+            "pretrained_on": pretrained_on[0] if isinstance(pretrained_on, list) and len(pretrained_on) == 1 else pretrained_on,
             "lineage": lineage,
         },
         "sources": {},

@@ -117,6 +117,16 @@ class Prepared:
         return out
 
 
+def duplicate_groups(windows: np.ndarray) -> np.ndarray:
+    """[N] group id per window: windows with the same multiset of template rows share one (order and parameters ignored)."""
+    ids: dict = {}
+    out = np.empty(len(windows), dtype=np.int64)
+    for i, w in enumerate(windows):
+        key = np.sort(w[w >= 0]).tobytes()
+        out[i] = ids.setdefault(key, len(ids))
+    return out
+
+
 class Batcher:
     """Batches of rows as tensors, trimmed to the longest window in the batch."""
 
@@ -142,10 +152,15 @@ class Batcher:
             labels=self.labels[rows_t].to(self.device),
         )
 
-    def batches(self, rows: np.ndarray, size: int, gen: Optional[torch.Generator] = None) -> Iterator[Batch]:
-        """In order, or shuffled by ``gen`` (seeded) when given."""
+    def batches(self, rows: np.ndarray, size: int, gen: Optional[torch.Generator] = None,
+                weights: Optional[np.ndarray] = None) -> Iterator[Batch]:
+        """In order, or shuffled by ``gen`` (seeded) when given; with ``weights`` (one per row, needs ``gen``),
+        len(rows) rows drawn with replacement in proportion to them."""
         idx = torch.as_tensor(rows, dtype=torch.long)
-        if gen is not None:
+        if weights is not None:
+            assert gen is not None, "weighted draws need a seeded generator"
+            idx = idx[torch.multinomial(torch.as_tensor(weights, dtype=torch.float64), len(idx), replacement=True, generator=gen)]
+        elif gen is not None:
             idx = idx[torch.randperm(len(idx), generator=gen)]
         for i in range(0, len(idx), size):
             yield self.batch(idx[i : i + size])

@@ -10,6 +10,9 @@
 - ``templates``: templates over-represented in anomalous windows (RANKING below), with the
   model's mean contribution to the logit beside them.
 
+The page opens with the report's ``warnings`` (splits too small to trust) in a box, then the
+model and every detector (``baselines``, detectors.py) side by side, and their spread over seeds.
+
 ``render_html`` draws the page from that JSON alone (it takes nothing else), so the JSON
 summary (``--report``, stdout) holds every number the page shows. The plots are matplotlib
 SVG inlined as text (Agg, no display, no network); every string from the logs, the paths or
@@ -142,7 +145,7 @@ def render_html(report: Dict[str, object]) -> str:
     figures = [
         ("pr-curve", "Precision-recall curve (test split)", _plot_pr(report),
          "Each point is one threshold: further right flags more anomalies, higher means fewer false alarms. "
-         "The marker is the bundle's threshold (chosen on validation); the baselines' points use theirs. "
+         "The marker is the bundle's threshold (chosen on validation); the detectors' points use theirs. "
          "The dotted line is the share of anomalous windows: what flagging at random scores."),
         ("score-histogram", "Scores by class (test split)", _plot_histogram(report),
          "How many windows of each class got each score. A good model puts normal windows left and anomalous "
@@ -158,7 +161,7 @@ def render_html(report: Dict[str, object]) -> str:
         "<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
         f"<title>fluent-anomaly eval: {e(str(report['source']))}</title>", f"<style>{CSS}</style></head><body>",
         f"<h1>fluent-anomaly eval: source <code>{e(str(report['source']))}</code></h1>",
-        _summary_table(report), _metrics_table(report),
+        _warnings(report), _summary_table(report), _metrics_table(report), _seeds_table(report), _detectors_note(report),
     ]
     for fid, title, svg, how in figures:
         parts.append(f'<figure id="{fid}"><h2>{e(title)}</h2>{svg}<figcaption>{how}</figcaption></figure>')
@@ -171,7 +174,8 @@ def render_html(report: Dict[str, object]) -> str:
 CSS = ("body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1000px;color:#222}"
        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}"
        "td.n{text-align:right;font-variant-numeric:tabular-nums}figure{margin:2em 0}svg{max-width:100%;height:auto}"
-       "figcaption,.note{color:#555;font-size:.9em}code{font-size:.9em}td.t{font-family:monospace;font-size:.85em}")
+       "figcaption,.note{color:#555;font-size:.9em}code{font-size:.9em}td.t{font-family:monospace;font-size:.85em}"
+       "#warnings{border:2px solid #c05a00;background:#fff3e0;padding:.5em 1em;margin:1em 0}#warnings h2{margin:.2em 0;font-size:1.1em;color:#a04000}")
 
 
 def _get(report: Dict[str, object], key: str):
@@ -207,20 +211,56 @@ def _summary_table(r: Dict[str, object]) -> str:
             f'<table id="counts"><tr><th>split</th><th>windows</th><th>anomalous</th></tr>{counts}</table>')
 
 
+def _warnings(r: Dict[str, object]) -> str:
+    """The report's warnings in a box at the top of the page; nothing when there are none."""
+    ws = r.get("warnings") or []
+    if not ws:
+        return ""
+    items = "".join(f"<li>{html.escape(str(w))}</li>" for w in ws)
+    return f'<div id="warnings" role="alert"><h2>Warning: read these figures with care</h2><ul>{items}</ul></div>'
+
+
 def _metrics_table(r: Dict[str, object]) -> str:
-    cols = ("precision", "recall", "f1", "roc_auc", "tp", "fp", "fn", "tn", "threshold")
-    head = "".join(f"<th>{c.replace('roc_auc', 'ROC-AUC').replace('f1', 'F1')}</th>" for c in cols)
+    cols = ("precision", "recall", "f1", "roc_auc", "pr_auc", "tp", "fp", "fn", "tn", "threshold")
+    names = {"f1": "F1", "roc_auc": "ROC-AUC", "pr_auc": "PR-AUC"}
+    head = "".join(f"<th>{names.get(c, c)}</th>" for c in cols) + "<th>µs / window</th>"
     fmt = {"tp": "{:,}", "fp": "{:,}", "fn": "{:,}", "tn": "{:,}", "threshold": "{:.4f}"}
     lines = [f'<table id="metrics"><tr><th>test split</th>{head}</tr>']
     entries = [("model", f"{r['model']['mode']} (this bundle)")] + [(f"baselines.{b}", b.replace("_", " ")) for b in r["baselines"]]
     for key, name in entries:
         entry = _get(r, key)
         if "test" not in entry:
-            lines.append(f'<tr><th>{html.escape(name)}</th><td colspan={len(cols)}>skipped: {html.escape(str(entry.get("skipped")))}</td></tr>')
+            lines.append(f'<tr><th>{html.escape(name)}</th><td colspan={len(cols) + 1}>skipped: {html.escape(str(entry.get("skipped")))}</td></tr>')
             continue
         cells = "".join(_cell(r, f"{key}.test.{c}", fmt.get(c, "{:.3f}")) for c in cols)
+        cells += _cell(r, f"{key}.score_us_per_window", "{:,.1f}")
         lines.append(f"<tr><th>{html.escape(name)}</th>{cells}</tr>")
     return "".join(lines) + "</table>"
+
+
+def _seeds_table(r: Dict[str, object]) -> str:
+    """Mean and sd over seeds: the model's bundles (model_seeds) and the seeded detectors."""
+    rows = []
+    if "model_seeds" in r:
+        rows.append(("model_seeds.spread", f"model ({len(r['model_seeds']['runs'])} bundles)"))
+    rows += [(f"baselines.{b}.spread", f"{b.replace('_', ' ')} (seeds {', '.join(map(str, e['seeds']))})")
+             for b, e in r["baselines"].items() if "spread" in e]
+    if not rows:
+        return ""
+    keys = (("f1", "F1"), ("pr_auc", "PR-AUC"), ("roc_auc", "ROC-AUC"))
+    head = "".join(f"<th>{n} mean</th><th>{n} sd</th>" for _, n in keys)
+    body = "".join(f"<tr><th>{html.escape(name)}</th>" + "".join(_cell(r, f"{key}.{k}.{s}") for k, _ in keys for s in ("mean", "sd")) + "</tr>"
+                   for key, name in rows)
+    return f'<table id="seeds"><tr><th>test split, over seeds</th>{head}</tr>{body}</table>'
+
+
+def _detectors_note(r: Dict[str, object]) -> str:
+    e = html.escape
+    items = []
+    for b, entry in r["baselines"].items():
+        rule = f" Threshold: {e(str(entry['threshold_rule']))}." if "threshold_rule" in entry else ""
+        items.append(f"<li><b>{e(b.replace('_', ' '))}</b>: {e(str(entry.get('about', '')))}.{rule}</li>")
+    return f'<ul class=note id="detectors">{"".join(items)}</ul>'
 
 
 def _templates_table(r: Dict[str, object]) -> str:
@@ -246,6 +286,7 @@ def _templates_table(r: Dict[str, object]) -> str:
 # ---- plots: matplotlib figures as inline SVG text -------------------------------------------------------
 
 NORMAL, ANOMALOUS, MODEL = "#4c72b0", "#dd5144", "#222222"
+DETECTOR_MARKERS = ("s", "^", "D", "v", "P", "X")  # hollow, one shape per detector
 
 
 def _figure(size=(6.4, 4.0)):
@@ -294,10 +335,11 @@ def _plot_pr(r: Dict[str, object]) -> str:
     t = r["model"]["test"]
     ax.axhline(t["anomalous"] / max(t["windows"], 1), color="#999", ls=":", lw=1, label="random flagging")
     ax.plot([t["recall"]], [t["precision"]], "o", color=ANOMALOUS, ms=9, label=f"bundle threshold {t['threshold']:.3f}")
-    for (name, b), marker in zip(r["baselines"].items(), ("s", "^", "D")):
+    for i, (name, b) in enumerate(r["baselines"].items()):
+        marker = DETECTOR_MARKERS[i % len(DETECTOR_MARKERS)]
         if "test" in b:
-            ax.plot([b["test"]["recall"]], [b["test"]["precision"]], marker, mfc="none", mec=NORMAL, mew=1.5, ms=9,
-                    label=name.replace("_", " "))
+            ax.plot([b["test"]["recall"]], [b["test"]["precision"]], marker, mfc="none", mec=NORMAL, mew=1.5,
+                    ms=12 - 1.5 * (i % len(DETECTOR_MARKERS)), label=name.replace("_", " "))  # shrinking: coinciding points stay visible
     ax.set(xlabel="recall", ylabel="precision", xlim=(-0.02, 1.02), ylim=(-0.02, 1.05))
     ax.grid(alpha=0.3)
     ax.legend(loc="lower left", fontsize=8)

@@ -2,8 +2,10 @@
  * Shared set-up of the trainer tests: small prepared folders from the real
  * shared samples, and a tiny model so every mode trains in seconds on CPU.
  *
- *   hdfs  first 20,000 lines of hdfs_loglead_2pct (~1,300 block sessions) with the full label file
- *   bgl   loghub BGL_2k (100 sliding windows of 20), prepared with the hdfs embedder (one vector space)
+ *   hdfs  first 20,000 lines of hdfs_loglead_2pct (1,324 block sessions) with the full label file; whole
+ *         sessions (idle 12 h of log time, no max age), the policy the bundled model is trained and served with
+ *   bgl   loghub BGL_2k (100 sliding windows of 20; no time limits: its 2,000 lines are sampled over 7
+ *         months), prepared with the hdfs embedder (one vector space)
  */
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -20,6 +22,10 @@ export const FAST = ['--epochs', '2', '--batch-size', '64', '--device', 'cpu', '
 
 export interface Prepared { root: string, hdfs: string, bgl: string }
 
+/** The window policies of models/build-default.sh, as prepare options (ms; null = no limit). */
+export const HDFS_POLICY = { idleTimeout: 12 * 3_600_000, maxAge: null }
+export const NO_TIME_LIMITS = { idleTimeout: null, maxAge: null }
+
 export async function prepareSmall (prefix = 'fa-trainer-'): Promise<Prepared> {
   const root = await mkdtemp(join(tmpdir(), prefix))
   const lines = (await readFile(DATA + 'hdfs_loglead_2pct/HDFS_2pct.log', 'utf8')).split('\n').slice(0, 20000)
@@ -27,9 +33,9 @@ export async function prepareSmall (prefix = 'fa-trainer-'): Promise<Prepared> {
   await writeFile(log, lines.join('\n') + '\n')
   const progress = createProgress(process.stderr, { quiet: true })
   const hdfs = join(root, 'prep-hdfs')
-  await prepare({ format: 'hdfs', logs: log, labels: DATA + 'hdfs_loglead_2pct/anomaly_label.csv', out: hdfs, progress })
+  await prepare({ format: 'hdfs', logs: log, labels: DATA + 'hdfs_loglead_2pct/anomaly_label.csv', out: hdfs, progress, idleTimeout: HDFS_POLICY.idleTimeout, maxAge: HDFS_POLICY.maxAge })
   const bgl = join(root, 'prep-bgl')
-  await prepare({ format: 'bgl', logs: DATA + 'loghub_2k/BGL/BGL_2k.log', out: bgl, embedder: join(hdfs, 'embedder.safetensors'), progress })
+  await prepare({ format: 'bgl', logs: DATA + 'loghub_2k/BGL/BGL_2k.log', out: bgl, embedder: join(hdfs, 'embedder.safetensors'), progress, ...NO_TIME_LIMITS })
   return { root, hdfs, bgl }
 }
 

@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { prepare } from '../../plugin/prepare/prepare.js'
 import { createProgress } from '../../plugin/prepare/progress.js'
 import { runTrain } from '../../plugin/cli/train.js'
-import { DATA, FAST, TINY, prepareSmall, pretrainTiny, trainer } from './helpers.js'
+import { DATA, FAST, TINY, prepareSmall, pretrainTiny, trainer, NO_TIME_LIMITS } from './helpers.js'
 
 const sha = (f: string): string => createHash('sha256').update(readFileSync(f)).digest('hex')
 const json = (f: string): any => JSON.parse(readFileSync(f, 'utf8'))
@@ -106,7 +106,7 @@ t.test('refusals', async t => {
 
   // a target prepared with its own embedder lives in another vector space
   const own = join(p.root, 'prep-bgl-own')
-  await prepare({ format: 'bgl', logs: DATA + 'loghub_2k/BGL/BGL_2k.log', out: own, progress: createProgress(process.stderr, { quiet: true }) })
+  await prepare({ format: 'bgl', logs: DATA + 'loghub_2k/BGL/BGL_2k.log', out: own, progress: createProgress(process.stderr, { quiet: true }), ...NO_TIME_LIMITS })
   const r = await trainer(['adapt', '--bundle', base, '--data', own, '--source', 'bgl', ...FAST])
   t.equal(r.code, 65)
   t.match(r.stderr, /prepared with embedder [0-9a-f]{64}, the bundle's is [0-9a-f]{64}/)

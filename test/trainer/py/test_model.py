@@ -2,7 +2,7 @@ import unittest
 
 import torch
 
-from models.trainer.model import (Encoder, ModelConfig, _adapter, count_params, init_source_tensors,
+from models.trainer.model import (Encoder, ModelConfig, _adapter, count_features, count_params, init_source_tensors,
                                   log_attention_bias)
 
 
@@ -82,6 +82,44 @@ class EncoderTest(unittest.TestCase):
             a, _, _ = enc(emb, mask, pb, src)
             b, _, _ = enc(emb, mask, torch.randint(0, 16, pb.shape, dtype=torch.int32), src)
         torch.testing.assert_close(a, b)
+
+    def test_count_features_count_lines_of_the_same_template(self):
+        g = torch.Generator().manual_seed(3)
+        vecs = torch.nn.functional.normalize(torch.randn(3, 12, generator=g), dim=1)
+        emb = vecs[[0, 1, 0, 0, 2, 0]].unsqueeze(0)  # template 0 four times, 1 and 2 once, then a padded line
+        mask = torch.tensor([[1, 1, 1, 1, 1, 0]], dtype=torch.float32)
+        emb = emb * mask[..., None]
+        f = count_features(emb, mask)
+        torch.testing.assert_close(f[0, :, 0], torch.log1p(torch.tensor([3.0, 1, 3, 3, 1, 0])))
+        torch.testing.assert_close(f[0, :5, 1], torch.full((5,), float(torch.log1p(torch.tensor(5.0)))))
+        self.assertTrue(torch.all(f[0, 5] == 0), "padding has no features")
+
+    def test_twice_every_line_is_not_the_same_window_as_once_every_line(self):
+        """The masked mean (the pooling before issue 16) cannot tell them apart; count-aware pooling can."""
+        g = torch.Generator().manual_seed(4)
+        vecs = torch.nn.functional.normalize(torch.randn(3, 12, generator=g), dim=1)
+        once = vecs[[0, 1, 2]].unsqueeze(0)
+        twice = vecs[[0, 0, 1, 1, 2, 2]].unsqueeze(0)
+        m1, m2 = torch.ones(1, 3), torch.ones(1, 6)
+        p1, p2 = torch.full((1, 3, 3), -1, dtype=torch.int32), torch.full((1, 6, 3), -1, dtype=torch.int32)
+        gaps = {}
+        for name, kw in (("counts", {}), ("mean", dict(pooling="mean", count_features=False))):
+            enc, src = tiny(**kw)
+            enc.positions.zero_()  # positions aside: only the pooling and the counts can tell the windows apart
+            with torch.no_grad():
+                gaps[name] = abs(float(enc(once, m1, p1, src)[2] - enc(twice, m2, p2, src)[2]))
+        self.assertLess(gaps["mean"], 1e-5, "mean pooling: the same logit")
+        self.assertGreater(gaps["counts"], 1e-3, "count-aware: another logit")
+
+    def test_attention_pooling_weights_lines_and_the_contributions_still_sum_to_the_logit(self):
+        enc, src = tiny()
+        self.assertIn("pool.query", src)
+        emb, mask, pb = batch()
+        with torch.no_grad():
+            _, contribution, logit = enc(emb, mask, pb, src)
+        torch.testing.assert_close(contribution.sum(1) + src["head.bias"], logit)
+        enc_mean, src_mean = tiny(pooling="mean")
+        self.assertNotIn("pool.query", src_mean)
 
     def test_new_adapter_is_the_identity(self):
         cfg = ModelConfig(input_dim=12, d_model=32, ffn=64, adapter_size=8, layers=1)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from models.trainer import modes, report, train
+from models.trainer import __main__ as trainer_cli
 from models.trainer.evaluate import evaluate, write_report
 from models.trainer.train import FitOptions
 
@@ -78,19 +79,25 @@ def lookup(r: dict, key: str):
     return r
 
 
+def prepared(path: Path, n: int = 240) -> Path:
+    """The synthetic folder with templates.jsonl and the embedder hash a bundle records (the same vectors for any n)."""
+    prep = make_prepared(path, n=n)
+    meta = json.loads((prep / "meta.json").read_text())
+    meta["embedder"]["sha256"] = hashlib.sha256((prep / "embedder.safetensors").read_bytes()).hexdigest()
+    (prep / "meta.json").write_text(json.dumps(meta))
+    (prep / "templates.jsonl").write_text("".join(json.dumps({"row": i, "id": f"t{i}", "text": t, "count": 1}) + "\n"
+                                                  for i, t in enumerate(TEMPLATES)))
+    return prep
+
+
 class ReportTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory()
         root = cls.root = Path(cls.tmp.name)
-        prep = make_prepared(root / "prep")
-        meta = json.loads((prep / "meta.json").read_text())
-        meta["embedder"]["sha256"] = hashlib.sha256((prep / "embedder.safetensors").read_bytes()).hexdigest()  # what the bundle records
-        (prep / "meta.json").write_text(json.dumps(meta))
-        (prep / "templates.jsonl").write_text("".join(json.dumps({"row": i, "id": f"t{i}", "text": t, "count": 1}) + "\n"
-                                                      for i, t in enumerate(TEMPLATES)))
-        arch = {"d_model": 32, "ffn": 64, "layers": 1, "adapter_size": 8, "max_len": 16, "dropout": 0.0, "log_attention": True}
-        modes.train_new_encoder("pretrain", prep, "synth", root / "bundle", arch, FitOptions(epochs=3, batch_size=16, lr=3e-3),
+        prep = prepared(root / "prep")  # 24 validation windows, 6 anomalous: a warning
+        cls.arch = {"d_model": 32, "ffn": 64, "layers": 1, "adapter_size": 8, "max_len": 16, "dropout": 0.0, "log_attention": True}
+        modes.train_new_encoder("pretrain", prep, "synth", root / "bundle", cls.arch, FitOptions(epochs=3, batch_size=16, lr=3e-3),
                                 torch.device("cpu"))
         r = evaluate(root / "bundle", prep, "synth", torch.device("cpu"))
         write_report(r, root / "report.json")
@@ -114,13 +121,66 @@ class ReportTest(unittest.TestCase):
     def test_metric_cells_equal_the_json_summary(self):
         cells = {k: (json.loads(v), shown) for k, v, shown in self.page.cells}
         for key in ("model.test.precision", "model.test.recall", "model.test.f1", "model.test.roc_auc", "model.test.tp",
-                    "model.test.fp", "model.test.fn", "model.test.tn", "baselines.logistic_regression.test.f1",
-                    "baselines.decision_tree.test.roc_auc", "split.test.windows", "split.test.anomalous", "templates.top.0.share_anomalous"):
+                    "model.test.fp", "model.test.fn", "model.test.tn", "model.test.pr_auc", "model.score_us_per_window",
+                    "baselines.logistic_regression.test.f1", "baselines.decision_tree.test.roc_auc", "baselines.nearest_neighbor.test.f1",
+                    "baselines.nearest_neighbor.test.pr_auc", "baselines.unseen_template.test.recall",
+                    "baselines.unseen_template.score_us_per_window", "baselines.decision_tree.spread.f1.mean",
+                    "baselines.decision_tree.spread.pr_auc.sd", "split.test.windows", "split.test.anomalous", "templates.top.0.share_anomalous"):
             self.assertIn(key, cells)
         for key, (value, shown) in cells.items():
             self.assertEqual(value, lookup(self.report, key), key)
         value, shown = cells["model.test.f1"]
         self.assertEqual(shown, f"{value:.3f}")
+
+    def test_detector_rows_sit_beside_the_model(self):
+        table = self.html[self.html.index('<table id="metrics">'):]
+        table = table[: table.index("</table>")]
+        for name in ("logistic regression", "decision tree", "nearest neighbor", "unseen template"):
+            self.assertIn(f"<tr><th>{name}</th>", table, name)
+        self.assertIn("<th>PR-AUC</th>", table)
+        self.assertIn('<ul class=note id="detectors">', self.html)
+        self.assertIn("not chosen on validation", self.html, "unseen_template's fixed rule is on the page")
+
+    def test_few_validation_windows_of_a_class_put_a_warning_box_at_the_top(self):
+        self.assertEqual(self.report["warnings"], ["validation holds 6 anomalous windows: its F1 and threshold move a lot with one window"])
+        self.assertIn("warnings", self.page.ids)
+        box = self.html.index('<div id="warnings"')
+        self.assertLess(box, self.html.index('<table id="summary">'), "above the tables")
+        self.assertIn("<li>validation holds 6 anomalous windows", self.html)
+
+    def test_enough_windows_of_both_classes_give_no_warning_box(self):
+        prep = prepared(self.root / "prep-480", n=480)  # validation: 48 windows, 12 anomalous; test: 96, 24
+        r = json.loads(json.dumps(evaluate(self.root / "bundle", prep, "synth", torch.device("cpu"))))
+        self.assertEqual(r["warnings"], [])
+        html_text = report.render_html(r)
+        self.assertNotIn('id="warnings"', html_text)
+        self.assertNotIn("Warning", html_text)
+
+    def test_warnings_are_escaped(self):
+        r = dict(self.report, warnings=['validation holds <b>4</b> "anomalous" windows'])
+        self.assertIn("<li>validation holds &lt;b&gt;4&lt;/b&gt; &quot;anomalous&quot; windows</li>", report.render_html(r))
+
+    def test_several_bundles_give_the_model_s_spread_over_seeds(self):
+        second = self.root / "bundle-seed-43"
+        modes.train_new_encoder("pretrain", self.root / "prep", "synth", second, self.arch,
+                                FitOptions(epochs=3, batch_size=16, lr=3e-3, seed=43), torch.device("cpu"))
+        args = trainer_cli.parser().parse_args(["evaluate", "--bundle", str(self.root / "bundle"), "--bundle", str(second),
+                                                "--data", str(self.root / "prep"), "--source", "synth", "--device", "cpu"])
+        with mock.patch("sys.stderr", io.StringIO()) as err:  # the table
+            r = json.loads(json.dumps(trainer_cli.run(args)))
+        self.assertEqual(r["model"]["test"], self.report["model"]["test"], "model is the first bundle's, as with one --bundle")
+        self.assertNotIn("model_seeds", self.report, "one bundle: no spread")
+        runs = r["model_seeds"]["runs"]
+        self.assertEqual([(x["bundle"], x["seed"]) for x in runs], [(str(self.root / "bundle"), 42), (str(second), 43)])
+        self.assertEqual(runs[0]["test"], r["model"]["test"])
+        f1 = [x["test"]["f1"] for x in runs]
+        self.assertAlmostEqual(r["model_seeds"]["spread"]["f1"]["mean"], sum(f1) / 2)
+        self.assertAlmostEqual(r["model_seeds"]["spread"]["f1"]["sd"], abs(f1[0] - f1[1]) / 2 ** 0.5)
+        self.assertIn("model over 2 bundles", err.getvalue(), "the table prints the spread")
+        self.assertIn("warning: validation holds 6 anomalous windows", err.getvalue())
+        page = Page(report.render_html(r))
+        self.assertIn(("model_seeds.spread.f1.mean", json.dumps(r["model_seeds"]["spread"]["f1"]["mean"]),
+                       f"{r['model_seeds']['spread']['f1']['mean']:.3f}"), page.cells)
 
     def test_log_text_is_escaped(self):
         self.assertFalse("<script" in self.html, "no raw <script> anywhere in the page (SVG comments included)")
