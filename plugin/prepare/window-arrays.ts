@@ -9,7 +9,7 @@
  */
 import { type Window } from '../windowing/index.js'
 import { type LabelTable } from './labels.js'
-import { type Lines } from './passes.js'
+import { fileOfLine, type Lines } from './passes.js'
 import { type WindowInfo } from './write-output.js'
 
 export function labelWindows (windows: Window<number>[], lines: Lines, labels: LabelTable | undefined): { starts: Float64Array, labels: Uint8Array, unlabeled: number } {
@@ -49,6 +49,8 @@ export function windowArrays (o: {
   starts: Float64Array
   T: number
   P: number
+  /** paths of the input files, indexed as Lines.fileStart */
+  files: readonly string[]
 }): WindowArrays {
   const { windows, order, lines, T, P } = o
   const N = windows.length
@@ -62,12 +64,13 @@ export function windowArrays (o: {
     const win = windows[order[r]]
     labelArr[r] = o.labels[order[r]]
     startArr[r] = o.starts[order[r]]
-    info[r] = {
-      key: win.key,
-      first_line: lines.lineNo[win.items[0]],
-      last_line: lines.lineNo[win.items[win.items.length - 1]],
-      size: win.items.length,
-    }
+    const first = win.items[0]
+    const last = win.items[win.items.length - 1]
+    const f = fileOfLine(lines, first)
+    const g = fileOfLine(lines, last)
+    info[r] = { key: win.key, file: o.files[f], first_line: lines.lineNo[first], last_line: lines.lineNo[last], size: win.items.length }
+    // a session keyed by pattern or field may go on in the next file
+    if (g !== f) info[r].last_file = o.files[g]
     const n = Math.min(win.items.length, T)
     if (win.items.length > T) truncated++
     for (let j = 0; j < n; j++) {

@@ -7,11 +7,13 @@
  *   param_buckets.npy        [N, T, P] int32, parameter bucket ids, -1 = pad
  *   labels.npy               [N] uint8, 1 = anomalous window
  *   start_times.npy          [N] float64, epoch seconds of the window's first line
- *   window_info.jsonl        per window row: {"key" (session key, '' for sliding), "first_line",
- *                            "last_line" (1-based line numbers in the log), "size" (lines before truncation to T)}
+ *   window_info.jsonl        per window row: {"key" (session key, '' for sliding), "file" (input file of
+ *                            first_line), "first_line", "last_line" (1-based line numbers in their file;
+ *                            "last_file" when that is another file), "size" (lines before truncation to T)}
  *   embedder.safetensors     the embedder that made template_vectors (file-format.ts)
  *   meta.json                settings, counts, split ranges, drain preset, embedder sha256
- *   drain.json               the Drain parser state after both passes (plugin/mining/snapshot.ts)
+ *   drain.json               the Drain parser state after both passes (plugin/mining/snapshot.ts);
+ *                            none for --format sequences (meta.drain.snapshot null)
  *
  * Rows of every [N, ...] array are in the same order: the split's (split.ts).
  */
@@ -23,6 +25,7 @@ import { distillEmbedder } from '../embedding/distill.js'
 import { PrepareError } from './errors.js'
 import { writeNpy, type NpyData } from './npy.js'
 import { type Progress } from './progress.js'
+import { type SessionWindowMeta, type SlidingWindowMeta } from './window-policy.js'
 
 export const EMBEDDER_FILE = 'embedder.safetensors'
 
@@ -42,15 +45,30 @@ export interface EmbedderInfo {
 
 export interface PrepareMeta {
   format_version: 1
-  source: { logs: string, labels: string | null, labels_by: string | null }
+  source: {
+    input: 'lines' | 'ndjson' | 'sequences'
+    /** every file read, in order (folders expanded) */
+    logs: string[]
+    labels: string | null
+    labels_by: string | null
+    /** --normal-label values, or null: the strict Normal/Anomaly/0/1 table */
+    normal_labels: string[] | null
+    /** ndjson: record fields read */
+    message_key?: string[]
+    time_key?: string[]
+    /** sequences: files whose every session is anomalous, and the templates file */
+    anomalous_logs?: string[]
+    templates?: string
+  }
   format: string
   mode: 'session' | 'sliding'
-  window: Record<string, unknown>
+  /** the window policy the sidecar serves (window-policy.ts) */
+  window: SessionWindowMeta | SlidingWindowMeta
   T: number
   P: number
   buckets: number
   param_hash: string
-  counts: Record<string, number>
+  counts: PrepareCounts
   split: {
     method: string
     seed: number | null
@@ -61,12 +79,43 @@ export interface PrepareMeta {
     validation: SplitPart
     test: SplitPart
   }
-  drain: { preset: string | null, options: unknown, snapshot: string }
+  /** snapshot null: no parser (--format sequences) */
+  drain: { preset: string | null, options: unknown, snapshot: string | null }
   embedder: EmbedderInfo
   files: Record<string, { dtype: string, shape: number[] }>
+  /** what the summary warned about, word for word */
+  warnings: string[]
 }
 
-export interface WindowInfo { key: string, first_line: number, last_line: number, size: number }
+/** meta.json `counts`: these always, plus format-specific ones (header_mismatch, lines_without_time, events, ...). */
+export interface PrepareCounts {
+  /** log lines kept (sequences: sequence lines read) */
+  lines: number
+  templates: number
+  windows: number
+  anomalous_windows: number
+  unlabeled_windows: number
+  truncated_windows: number
+  longest_window: number
+  /** distinct session keys (0 for sliding windows) */
+  keys: number
+  /** keys that ended up in more than one window (cut by the limits) */
+  keys_split: number
+  /** windows by how they closed (the windowers' stats().closed; `sequence` for --format sequences) */
+  closed: Record<string, number>
+  [count: string]: number | Record<string, number>
+}
+
+export interface WindowInfo {
+  key: string
+  /** the input file of first_line (path as given, or folder + name) */
+  file: string
+  first_line: number
+  last_line: number
+  size: number
+  /** only when last_line is in another file than first_line */
+  last_file?: string
+}
 
 export interface SplitPart { start: number, end: number, windows: number, anomalous: number }
 

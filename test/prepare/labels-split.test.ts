@@ -1,5 +1,5 @@
 import t from 'tap'
-import { parseLabelCsv } from '../../plugin/prepare/labels.js'
+import { csvFields, parseLabelCsv } from '../../plugin/prepare/labels.js'
 import { splitWindows } from '../../plugin/prepare/split.js'
 
 t.test('labels by key (loghub anomaly_label.csv) and by line', async t => {
@@ -17,6 +17,23 @@ t.test('a typo in a label or line number is an error naming the row', async t =>
   t.throws(() => parseLabelCsv('BlockId,Label\nblk_1,Normal\nblk_2,Anomly\n', 'x.csv'), { code: 'PREPARE_LABELS', message: /x\.csv:3: unknown label "anomly"/ })
   t.throws(() => parseLabelCsv('line,label\nfour,1\n', 'y.csv'), { message: /y\.csv:2: line number must be an integer/ })
   t.throws(() => parseLabelCsv('', 'z.csv'), { message: /empty labels file/ })
+})
+
+t.test('the column named label, when the header has one; key = first column', async t => {
+  // the layout of openstack_kalaki_raw/instance_labels.csv
+  const k = parseLabelCsv('instance_id,label,in_ait_split,raw_files\n000d554a,normal,test_normal,\n0010ba30,Anomaly,test_abnormal,openstack-nova-dhcpoff.log\n')
+  t.same([...k.labels], [['000d554a', 0], ['0010ba30', 1]])
+  t.same(csvFields('a,"b, c",""," d ""e"" "'), ['a', 'b, c', '', 'd "e"'])
+  t.throws(() => parseLabelCsv('id,label,x\nk1\n', 'w.csv'), { code: 'PREPARE_LABELS', message: /w\.csv:2: expected 3 columns/ })
+})
+
+t.test('--normal-label: these values normal, every other non-empty value anomalous', async t => {
+  const text = 'instance_id,label,in_ait_split\na,normal,x\nb,anomaly_dhcp_off,y\nc,anomaly_other(type2_undefine?),z\nd,,z\ne,Normal,x\n'
+  t.throws(() => parseLabelCsv(text, 'i.csv'), { message: /i\.csv:3: unknown label "anomaly_dhcp_off" \(use Normal\/Anomaly or 0\/1, or name the normal values with --normal-label\)/ },
+    'without it a value outside the strict table is an error')
+  const k = parseLabelCsv(text, 'i.csv', { normalLabels: ['normal'] })
+  t.same([...k.labels], [['a', 0], ['b', 1], ['c', 1], ['e', 0]], 'an empty value labels nothing; values match case-insensitively')
+  t.equal(k.anomalous, 2)
 })
 
 t.test('chronological split: sorted by start time, test last, validation at the end of train', async t => {

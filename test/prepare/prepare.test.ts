@@ -27,7 +27,7 @@ interface Out {
   labels: NpyArray
   starts: NpyArray
   vectors: NpyArray
-  info: { key: string, first_line: number, last_line: number, size: number }[]
+  info: { key: string, file: string, first_line: number, last_line: number, size: number }[]
   templates: { row: number, id: string, text: string, count: number }[]
 }
 
@@ -72,10 +72,13 @@ function checkSplitRanges (t: T, o: Out, method: string): void {
 
 // ── HDFS: sessions by block id ──────────────────────────────────────────────
 
+// No limits, so a session is every line of its block (the default limits cut sessions
+// in event time: test/prepare/window-policy.test.ts).
+const NO_LIMITS = ['--idle-timeout', 'none', '--max-age', 'none', '--max-length', 'none']
 const hdfsOut = join(dir, 'hdfs')
-const hdfsCode = await runPrepare(['--format', 'hdfs', '--logs', HDFS_LOG, '--labels', HDFS_LABELS, '--out', hdfsOut, '--quiet'])
+const hdfsCode = await runPrepare(['--format', 'hdfs', '--logs', HDFS_LOG, '--labels', HDFS_LABELS, '--out', hdfsOut, ...NO_LIMITS, '--quiet'])
 
-t.test('HDFS: one window per distinct block id, labelled from anomaly_label.csv', async t => {
+t.test('HDFS: without limits, one window per distinct block id, labelled from anomaly_label.csv', async t => {
   t.equal(hdfsCode, 0)
   // Independent count from the raw lines: lines per block id, time of its first line.
   const linesOf = new Map<string, number>()
@@ -102,6 +105,15 @@ t.test('HDFS: one window per distinct block id, labelled from anomaly_label.csv'
   t.equal(o.meta.counts.lines, lines)
   t.equal(o.meta.counts.anomalous_windows, anomalousPresent, `${anomalousPresent} anomalous blocks present`)
   t.equal(o.meta.mode, 'session')
+  t.same(o.meta.window, {
+    session_key: 'blk_-?\\d+', key_field: null, key_from: 'pattern', clock: 'event',
+    idle_timeout_ms: null, max_age_ms: null, max_length: null, truncation: 'first T lines',
+    closed_at: 'a session closes only at the end of the input (no limit)',
+  }, 'no limit is recorded as null')
+  t.equal(o.meta.counts.keys, N)
+  t.equal(o.meta.counts.keys_split, 0)
+  t.equal(o.meta.counts.closed.flush, N, 'every session closed at the end of the file')
+  t.same(o.meta.source.logs, [HDFS_LOG], 'source.logs is a list')
   t.equal(o.meta.drain.preset, 'HDFS', 'the HDFS Drain preset is used and recorded')
   t.same(new Set(o.info.map(w => w.key)), new Set(linesOf.keys()), 'window keys are the block ids')
 
@@ -227,15 +239,21 @@ const bglLines = readFileSync(BGL_LOG, 'utf8').split(/\r?\n/).filter(l => l !== 
 const alertAt = bglLines.flatMap((l, i) => (l.startsWith('- ') ? [] : [i]))
 const embedderFile = join(hdfsOut, 'embedder.safetensors')
 
+// BGL_2k is a sample of lines far apart in time: without time limits the windows are plain
+// runs of 20 lines (with them, see window-policy.test.ts).
+const NO_TIME_LIMITS = ['--idle-timeout', 'none', '--max-age', 'none']
+
 t.test('BGL 2k: exactly the windows holding alert lines are anomalous', async t => {
   const out = join(dir, 'bgl')
-  t.equal(await runPrepare(['--format', 'bgl', '--logs', BGL_LOG, '--out', out, '--embedder', embedderFile, '--quiet']), 0)
+  t.equal(await runPrepare(['--format', 'bgl', '--logs', BGL_LOG, '--out', out, '--embedder', embedderFile, ...NO_TIME_LIMITS, '--quiet']), 0)
   const o = load(out)
   t.equal(alertAt.length, 143, 'the sample has 143 alert lines')
   const expected = new Set(alertAt.map(i => Math.floor(i / 20)))
   t.equal(o.meta.counts.windows, Math.ceil(bglLines.length / 20))
   t.equal(o.meta.counts.anomalous_windows, expected.size, `${expected.size} windows hold alerts`)
-  t.same(o.meta.window, { size: 20, step: 20 })
+  t.match(o.meta.window, { size: 20, step: 20, group_by: null, clock: 'event', idle_timeout_ms: null, max_age_ms: null, truncation: 'first T lines' })
+  t.notOk('max_length' in o.meta.window, 'sliding windows are bounded by their size')
+  t.same(o.meta.counts.closed, { idle: 0, max_length: 0, max_age: 0, evicted: 0, full: 100, unkeyed: 0, flush: 0 })
   let wrong = 0
   for (let r = 0; r < o.info.length; r++) {
     const w = (o.info[r].first_line - 1) / 20
@@ -254,7 +272,7 @@ t.test('BGL 2k: exactly the windows holding alert lines are anomalous', async t 
 
 t.test('BGL 2k: overlapping windows (step < size) are labelled by every line they hold', async t => {
   const out = join(dir, 'bgl-step')
-  t.equal(await runPrepare(['--format', 'bgl', '--logs', BGL_LOG, '--out', out, '--embedder', embedderFile, '--window-size', '20', '--step', '10', '--quiet']), 0)
+  t.equal(await runPrepare(['--format', 'bgl', '--logs', BGL_LOG, '--out', out, '--embedder', embedderFile, '--window-size', '20', '--step', '10', ...NO_TIME_LIMITS, '--quiet']), 0)
   const o = load(out)
   const starts: number[] = []
   for (let s = 0; s + 20 <= bglLines.length; s += 10) starts.push(s)
@@ -365,7 +383,7 @@ t.test('bad command lines and inputs fail with a clear message and exit code', a
   }
   const text = errors.join('')
   t.match(text, /--format is required/)
-  t.match(text, /--embedder-words and --embedder-ngrams size a distilled embedder/)
+  t.match(text, /--embedder-words, --embedder-ngrams and --embedder-also shape a distilled embedder/)
   t.match(text, /--format must be one of hdfs, bgl, thunderbird, generic/)
   t.match(text, /no line matches the hdfs header format/)
   t.match(text, /bad-labels\.csv:2: unknown label "maybe"/)
