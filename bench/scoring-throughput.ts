@@ -28,6 +28,7 @@
  *   ... --max-pending 300000      # limits.max_pending_records for the scoring sidecar (default 100,000)
  *   ... --worker-nice 0           # model.worker_nice for the scoring sidecar (default 10)
  *   ... --buffer                  # both sidecars with the disk buffer on (as config/default.yaml): chunks acked once on disk
+ *   ... --time arrival            # sources[].window.time for the scoring sidecar (default: event)
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { availableParallelism, cpus, tmpdir } from 'node:os'
@@ -180,6 +181,7 @@ const options = {
   window: { type: 'string', default: '64' },
   rate: { type: 'string', default: '20000' },
   'idle-timeout': { type: 'string', default: '200' },
+  time: { type: 'string' },
   prof: { type: 'string' },
   only: { type: 'string' },
   threads: { type: 'string' },
@@ -246,7 +248,7 @@ async function orchestrate (): Promise<void> {
   if (trained.hdfs === undefined) throw new Error(`bundle ${bundle} has no hdfs adapter (sources: ${Object.keys(trained).join(', ')})`)
   const hasBgl = trained.bgl !== undefined
   // max_open high so the open-window cap never closes a session early; the short idle_timeout bounds how long a record waits
-  const win = { idle_timeout: idleMs, max_open: 100_000 }
+  const win = { idle_timeout: idleMs, max_open: 100_000, ...(args.time === undefined ? {} : { time: String(args.time) }) }
   const sources = [
     { name: 'hdfs', match: DATA.hdfs.tag, format: 'hdfs', window: { mode: 'session', ...win } },
     ...(hasBgl ? [{ name: 'bgl', match: DATA.bgl.tag, format: 'bgl', window: { mode: 'sliding', size: 20, ...win } }] : []),
@@ -268,7 +270,7 @@ async function orchestrate (): Promise<void> {
   for (const s of scenarios.filter(x => args.only === undefined || x.dataset === args.only)) rows.push(await runScenario(s, o))
   const maxPending = Number(rows[0]?.maxPending ?? NaN)
   const pool = rows.find(r => r.pool !== null)?.pool ?? undefined
-  if (pool !== undefined) console.log(`worker pool (model.* defaults${o.threads === undefined ? '' : `, threads ${o.threads}`}): ${pool.threads} threads × ${pool.ortThreads} ORT thread(s), EP ${pool.ep}, max_batch ${pool.maxBatch}, max_wait ${pool.maxWaitMs} ms, max_queue ${pool.maxQueue}, worker nice ${JSON.stringify(pool.workerNice)}; sources: window.idle_timeout ${idleMs} ms, max_open 100,000`)
+  if (pool !== undefined) console.log(`worker pool (model.* defaults${o.threads === undefined ? '' : `, threads ${o.threads}`}): ${pool.threads} threads × ${pool.ortThreads} ORT thread(s), EP ${pool.ep}, max_batch ${pool.maxBatch}, max_wait ${pool.maxWaitMs} ms, max_queue ${pool.maxQueue}, worker nice ${JSON.stringify(pool.workerNice)}; sources: window.idle_timeout ${idleMs} ms, max_open 100,000, time ${args.time ?? 'event (default)'}`)
   const ceiling = (r: Row): number => rows.find(x => !x.s.scoring && x.s.dataset === r.s.dataset)?.rate ?? NaN
 
   console.log('\n| scenario | records/s (max rate) | vs pass-through | sidecar CPU, cores: all / main thread / other threads | main loop busy | windows scored | lines/window mean / p50 / max | anomalous windows | records without anomaly map | summaries | ORT runs (windows/run) |')

@@ -120,17 +120,46 @@ export const forwardOutput = z.object({
 
 const oneOrMany = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).transform(v => typeof v === 'string' ? [v] : v)
 
+/**
+ * The built-in window settings: served only where neither the config nor the
+ * bundle's trained policy (manifest `sources[<adapter>].window`) says
+ * (plugin/scoring/window-policy.ts). The schema fills none of them in, so a
+ * key the config leaves out stays undefined and the trained value wins.
+ * ms / lines; null = no limit.
+ */
+export const WINDOW_DEFAULTS = Object.freeze({
+  mode: 'session' as 'session' | 'sliding',
+  size: 20,
+  idle_timeout: 30_000 as number | null,
+  max_age: 600_000 as number | null,
+  max_length: 256 as number | null,
+  max_open: 10_000,
+  time: 'event' as 'event' | 'arrival',
+})
+
+/** A window limit: a duration (> 0), or null / "none" for no limit. Undefined (left out): the trained value. */
+const limitDuration = () => z.union([z.number(), z.string(), z.null()]).transform((v, ctx) => {
+  if (v === null || (typeof v === 'string' && v.trim().toLowerCase() === 'none')) return null
+  const ms = typeof v === 'number' ? v : (() => { const m = DURATION.exec(v.trim()); return m === null ? NaN : Number(m[1]) * UNIT_MS[m[2]] })()
+  if (!(ms > 0)) { ctx.addIssue({ code: 'custom', message: `not a duration > 0: ${JSON.stringify(v)} (use e.g. 30s, 12h, or none for no limit)` }); return z.NEVER }
+  return ms
+})
+
+/** A count limit: an integer >= 1, or null / "none" for no limit. */
+const limitCount = () => z.union([z.number().int().positive(), z.null(), z.literal('none')]).transform(v => v === 'none' ? null : v)
+
 const sourceWindow = z.object({
   mode: z.enum(['session', 'sliding']).optional().describe('Default: the mode the adapter was trained with (bundle manifest).'),
   key_pattern: z.string().optional().describe('Session key regex over the message (every match is a session the line belongs to). Default: the trained one, e.g. blk_-?\\d+ for HDFS.'),
-  key_field: z.string().optional().describe('Session key from this record field instead (tried before key_pattern).'),
-  size: z.number().int().positive().optional().describe('Sliding: lines per window. Default: the trained size (20).'),
-  step: z.number().int().positive().optional().describe('Sliding: lines between window starts (default = size).'),
-  group_by: z.string().optional().describe('Sliding: one stream per value of this record field (e.g. host).'),
-  idle_timeout: duration().default(30_000).describe('A window with no new line for this long is scored (records never wait longer).'),
-  max_age: duration().default(600_000).describe('A window open this long is scored.'),
-  max_length: z.number().int().positive().default(256).describe('Session: lines before a session is scored and a new one starts.'),
-  max_open: z.number().int().positive().default(10_000).describe('Open windows per source; beyond it the least recently active one is scored early (never dropped).'),
+  key_field: z.string().optional().describe('Session key from this record field instead (tried before key_pattern). Default: the trained one.'),
+  size: z.number().int().positive().optional().describe('Sliding: lines per window. Default: the trained size, else 20.'),
+  step: z.number().int().positive().optional().describe('Sliding: lines between window starts. Default: the trained step, else size.'),
+  group_by: z.string().optional().describe('Sliding: one stream per value of this record field (e.g. host). Default: the trained one (none).'),
+  idle_timeout: limitDuration().optional().describe('A window with no new line for this long (on the window clock, `time`) is scored; none: no limit. Default: the trained one, else 30s.'),
+  max_age: limitDuration().optional().describe('A window open this long (on the window clock) is scored; none: no limit. Default: the trained one, else 10m.'),
+  max_length: limitCount().optional().describe('Session: lines before a session is scored and a new one starts; none: no limit. Default: the trained one, else 256.'),
+  max_open: z.number().int().positive().default(WINDOW_DEFAULTS.max_open).describe('Open windows per source; beyond it the least recently active one is scored early (never dropped). A memory guard, not part of the trained policy.'),
+  time: z.enum(['event', 'arrival']).default(WINDOW_DEFAULTS.time).describe('The clock idle_timeout and max_age run on. event: log time (the line\'s header time as the format reads it, else the record\'s Forward time) plus the wall time since the source\'s last record, so a replay or a catch-up cuts the windows training cut; arrival: the wall clock when each record arrives.'),
 }).strict()
 
 const source = z.object({
@@ -149,6 +178,9 @@ const source = z.object({
     token: z.string().optional().describe('Sent as "Authorization: Bearer <token>" (use ${ENV}).'),
   }).strict().optional().describe('Optional: fetch this source\'s adapter from a URL and hot-swap it when it changes.'),
 }).strict()
+
+/** Default limits.max_held_records as a share of max_pending_records (below the half where a paused input resumes). */
+const HELD_SHARE = 0.4
 
 export const configSchema = z.object({
   input: z.object({
@@ -172,7 +204,7 @@ export const configSchema = z.object({
   enrich: z.object({
     field: z.string().min(1).default('anomaly').describe('Map the anomaly fields go under (or their prefix when flat).'),
     flat: z.boolean().default(false).describe('true: "anomaly.score": … at the top level instead of a nested map.'),
-    names: z.partialRecord(z.enum(['score', 'is_anomaly', 'threshold', 'window_id', 'window_size', 'template_id', 'template', 'model', 'adapter', 'top_line']), z.string().min(1)).default({}).describe('Rename fields, e.g. {score: anomaly_score}.'),
+    names: z.partialRecord(z.enum(['score', 'is_anomaly', 'threshold', 'window_id', 'window_size', 'template_id', 'template', 'new_template', 'model', 'adapter', 'top_line']), z.string().min(1)).default({}).describe('Rename fields, e.g. {score: anomaly_score}.'),
     summary_tag: z.string().min(1).nullable().default('anomaly.summary').describe('Tag of one summary event per anomalous window (null: none). The output tag rewrite applies to it too.'),
   }).strict().prefault({}),
   admin: z.object({
@@ -194,7 +226,12 @@ export const configSchema = z.object({
     max_pending_records: z.number().int().positive().default(100_000).describe('Records accepted and not yet durable downstream; above it the sidecar stops reading its sockets (backpressure reaches the senders).'),
     max_memory: size().default(0).describe('Resident memory (RSS, sampled every 250 ms) above which the sidecar stops reading its sockets until it is back under 90 %; 0: no limit. Count the model: the default one needs about 250 MB.'),
     shutdown_grace: duration().default(10_000).describe('On SIGTERM, time to deliver pending records before exit (unacked chunks are resent by their senders).'),
-  }).strict().prefault({}),
+    max_held_records: z.number().int().positive().optional().describe(`Records held in open windows, all sources; beyond it the least recently active windows are scored early (never dropped; windows_closed_total{reason="held_limit"}). Must be below half of max_pending_records, where a paused input resumes: held records count as pending, so a larger cap could keep the input paused while windows wait for lines that cannot arrive. Default: ${HELD_SHARE * 100} % of max_pending_records.`),
+  }).strict().superRefine((l, ctx) => {
+    if (l.max_held_records !== undefined && l.max_held_records >= l.max_pending_records / 2) {
+      ctx.addIssue({ code: 'custom', path: ['max_held_records'], message: `must be below half of limits.max_pending_records (${l.max_pending_records / 2}): the input resumes only once fewer records than that are pending, and records held in open windows are pending` })
+    }
+  }).transform(l => ({ ...l, max_held_records: l.max_held_records ?? Math.floor(l.max_pending_records * HELD_SHARE) })).prefault({}),
   log: z.object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   }).strict().prefault({}),

@@ -25,6 +25,37 @@ const validationMetrics = z.object({
   anomalous: z.number().int(),
 })
 
+/** A regex source that compiles. */
+const regexSource = z.string().min(1).refine(p => { try { new RegExp(p); return true } catch { return false } }, 'a regular expression that compiles')
+/** ms > 0, or null: no limit. */
+const limitMs = z.number().positive().nullable()
+
+/**
+ * The window policy a source was trained with (issue 16): `prepare` writes it
+ * to meta.json `window`, the trainer copies it here beside format, mode and T,
+ * and the sidecar serves it (plugin/scoring/window-policy.ts). null = no limit.
+ * Bundles written before the policy was recorded have only mode, T and
+ * session_key or size / step: every key but those two is optional, and a key
+ * left out means "not recorded" (the sidecar then uses its built-in default).
+ */
+const windowPolicy = z.object({
+  mode: z.enum(['session', 'sliding']),
+  T: posInt,
+  session_key: regexSource.nullable().optional(),
+  key_field: z.string().min(1).nullable().optional(),
+  key_from: z.enum(['pattern', 'field', 'file', 'sequence']).optional(),
+  size: posInt.optional(),
+  step: posInt.optional(),
+  group_by: z.string().min(1).nullable().optional(),
+  /** event: the limits ran on the lines' own times; none: the data had no times (no time limit applied). */
+  clock: z.enum(['event', 'none']).optional(),
+  idle_timeout_ms: limitMs.optional(),
+  max_age_ms: limitMs.optional(),
+  max_length: posInt.nullable().optional(),
+  truncation: z.string().optional(),
+  closed_at: z.string().optional(),
+}).loose().refine(w => w.step === undefined || w.size === undefined || w.step <= w.size, { message: 'step must be at most size', path: ['step'] })
+
 export const SourceTensorSpec = z.object({ name: z.string().min(1), dtype: z.literal('float32'), shape: z.array(posInt) })
 
 export const ManifestSchema = z.object({
@@ -56,13 +87,30 @@ export const ManifestSchema = z.object({
     metadata: inBundle,
     threshold: z.number().min(0).max(1),
     metrics: z.object({ validation: validationMetrics }),
-    window: z.object({ mode: z.enum(['session', 'sliding']), T: posInt }).loose(),
+    window: windowPolicy,
     parser: z.object({ preset: z.string().nullable(), options: z.unknown(), snapshot: inBundle.nullable() }),
     params: z.object({ buckets: posInt, max_params: posInt }).loose(),
   }).loose()),
 }).loose()
 
 export type Manifest = z.infer<typeof ManifestSchema>
+
+/**
+ * What `anomaly.is_anomaly` means for a source (issue 16; models/trainer/decision.py
+ * chooses it on validation): `model` score >= threshold; `unseen_template` the
+ * window holds a template missing from `normal_templates`; or either.
+ */
+export const DECISION_RULES = ['model', 'unseen_template', 'model_or_unseen_template'] as const
+export type DecisionRule = typeof DECISION_RULES[number]
+
+const confusion = z.object({ precision: z.number(), recall: z.number(), f1: z.number(), tp: z.number().int(), fp: z.number().int(), fn: z.number().int() }).loose()
+
+const decision = z.object({
+  rule: z.enum(DECISION_RULES),
+  chosen_on: z.string().optional(),
+  /** Each rule's figures on the validation split, as the trainer chose among them. */
+  validation: z.record(z.string(), confusion).optional(),
+}).loose()
 
 export const AdapterMetaSchema = z.object({
   format_version: z.literal(1),
@@ -73,7 +121,13 @@ export const AdapterMetaSchema = z.object({
   metrics: z.object({ validation: validationMetrics }).loose(),
   training: z.object({ mode: z.string(), trainable_params: z.number().int(), total_params: z.number().int() }).loose(),
   data: z.object({ prepared_dir: z.string(), split: z.unknown() }).loose(),
-}).loose()
+  /** Absent (adapters from before issue 16): rule `model`. */
+  decision: decision.optional(),
+  /** Template id (as the sidecar's parser gives it) -> share of the normal training windows holding it. Absent: no table. */
+  normal_templates: z.record(z.string().min(1), z.number().min(0).max(1)).optional(),
+}).loose().refine(m => (m.decision?.rule ?? 'model') === 'model' || m.normal_templates !== undefined, {
+  message: 'a decision rule on unseen templates needs normal_templates', path: ['decision', 'rule'],
+})
 
 export type AdapterMeta = z.infer<typeof AdapterMetaSchema>
 

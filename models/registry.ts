@@ -16,11 +16,29 @@ import { rename, rm, writeFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { loadAdapter, loadBundle, type Adapter, type Bundle } from './bundle.js'
 import { ModelError } from './errors.js'
+import type { AdapterMeta, DecisionRule } from './manifest.js'
+
+/**
+ * How the sidecar decides with this adapter (issue 16): the rule and the
+ * template table, read from the adapter json once per load, so that they
+ * swap with the tensors and the threshold as one version.
+ */
+export interface Decision {
+  rule: DecisionRule
+  /** Template id -> share of the normal training windows holding it; undefined for adapters written before the table. */
+  normalTemplates: ReadonlyMap<string, number> | undefined
+}
+
+export function decisionOf (meta: AdapterMeta): Decision {
+  const table = meta.normal_templates
+  return { rule: meta.decision?.rule ?? 'model', normalTemplates: table === undefined ? undefined : new Map(Object.entries(table)) }
+}
 
 export interface LiveAdapter {
   adapter: Adapter
   version: string
   loadedAt: Date
+  decision: Decision
 }
 
 export interface RegistryEvents {
@@ -54,7 +72,7 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
   private version (adapter: Adapter): LiveAdapter {
     const n = (this.seq.get(adapter.source) ?? 0) + 1
     this.seq.set(adapter.source, n)
-    return { adapter, version: `${adapter.source}#${n}`, loadedAt: new Date() }
+    return { adapter, version: `${adapter.source}#${n}`, loadedAt: new Date(), decision: decisionOf(adapter.meta) }
   }
 
   /** Load `source`'s adapter files again and swap; the old one stays live if this throws. Concurrent calls share one load. */

@@ -42,6 +42,8 @@ export const ErrorCodes = {
   OUT_HANDSHAKE: 'The downstream refused or failed the shared_key/user handshake; retrying with backoff.',
   OUT_PROTOCOL: 'The downstream answered something that is not an ack; reconnecting.',
   // scoring
+  WINDOW_POLICY_MISMATCH: 'A source\'s window setting differs from the policy its adapter was trained with (bundle manifest sources[<adapter>].window); the warning names each key, the trained value and the configured one. The model was not trained on these windows: remove the key from the config (the trained value is served), or retrain with `prepare --idle-timeout / --max-age / --max-length` set to what you serve.',
+  WINDOW_INVALID: 'The window settings served for a source cannot work (session windows without a key pattern or field, a step larger than the size); the message names the key and whether its value came from the config, the bundle or the built-in defaults.',
   SCORE_EMIT_FAILED: 'Handing a scored window\'s records to the output threw (not expected: the output closes only after the windows are flushed); logged, the process goes on.',
   // process
   SHUTDOWN_TIMEOUT: 'Pending records were not all delivered before the shutdown grace period ended.',

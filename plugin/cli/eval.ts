@@ -1,8 +1,9 @@
 /**
  * `fluent-anomaly eval --bundle DIR --data PREPARED_DIR --source NAME [--report FILE.json] [--html FILE.html] [--scores FILE.jsonl]`:
- * precision, recall, F1 and ROC-AUC of a bundle's source on the test split of a
- * prepared folder, beside logistic-regression and decision-tree baselines on
- * event-count vectors (python3 -m models.trainer evaluate). Prints a table
+ * precision, recall, F1, ROC-AUC and PR-AUC of a bundle's source (and of its
+ * decision rule as shipped) on the test split of a prepared folder, beside four
+ * simple detectors: logistic regression, decision tree, 1-nearest-neighbour,
+ * unseen template (python3 -m models.trainer evaluate). Prints a table
  * (stderr) and the JSON report (stdout). --html writes one self-contained page
  * (models/trainer/report.py: inline SVG plots drawn from the JSON report alone,
  * so --report holds every number the page shows; needs matplotlib).
@@ -11,7 +12,8 @@ import { spawnTrainer } from './train.js'
 
 export const EVAL_USAGE = `usage: fluent-anomaly eval --bundle DIR --data PREPARED_DIR --source NAME [options]
 
-  --report FILE.json   the JSON summary (also printed on stdout): metrics, baselines, and what --html plots
+  --bundle DIR         repeat with bundles of the same source trained with other seeds: their spread
+  --report FILE.json   the JSON summary (also printed on stdout): metrics, detectors, and what --html plots
   --html FILE.html     one self-contained page: precision-recall curve, score histogram per class,
                        confusion matrix, templates over-represented in anomalous windows (needs matplotlib)
   --scores FILE.jsonl  every window's score (row, split, key, line span, label, score, is_anomaly)

@@ -6,7 +6,6 @@ import type { LiveAdapter, ModelRegistry } from '../../models/registry.js'
 import type { ScoringPool } from '../../worker-pool/pool.js'
 import type { AdapterRef, Scorer, WindowInput, WindowScore } from './scorer.js'
 
-
 export class ModelScorer implements Scorer {
   private gate: Promise<void> = Promise.resolve()
   constructor (private readonly registry: ModelRegistry, private readonly pool: ScoringPool, private readonly adapterOf: (source: string) => string = s => s) {}
@@ -20,6 +19,8 @@ export class ModelScorer implements Scorer {
     return {
       version: live.version,
       threshold: live.adapter.threshold,
+      rule: live.decision.rule,
+      normalTemplates: live.decision.normalTemplates,
       model: this.registry.name,
       adapter: `${live.adapter.source}@${live.adapter.meta.created}`,
     }
@@ -27,8 +28,8 @@ export class ModelScorer implements Scorer {
 
   async score (source: string, windows: WindowInput[]): Promise<{ adapter: AdapterRef, scores: WindowScore[] }> {
     const name = this.adapterOf(source)
-    // Read the live adapter once: its tensors, version and threshold travel
-    // together, so a swap during the call cannot mix two adapters.
+    // Read the live adapter once: its tensors, version, threshold, rule and
+    // template table travel together, so a swap during the call cannot mix two adapters.
     const live = this.registry.current(name)
     if (live === undefined) throw Object.assign(new Error(`no adapter for source "${name}"`), { code: 'ADAPTER_NOT_FOUND' })
     const step = Math.max(1, Math.floor(this.pool.maxQueue / 2))

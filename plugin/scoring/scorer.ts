@@ -3,10 +3,16 @@
  * source, and scores for windows. The worker pool with the model registry
  * implements it (models/registry.ts + worker-pool/pool.ts).
  */
+import type { DecisionRule } from '../../models/manifest.js'
+
 export interface AdapterRef {
   /** Changes on every hot swap; a score call carries the version it was issued with. */
   version: string
   threshold: number
+  /** What `is_anomaly` means (models/manifest.ts DECISION_RULES); `model` for adapters without one. */
+  rule: DecisionRule
+  /** Template id -> share of the normal training windows holding it (rule and `top_line`); undefined: no table. */
+  normalTemplates?: ReadonlyMap<string, number>
   /** Bundle / encoder name, reported in `anomaly.model`. */
   model: string
   /** Adapter name, reported in `anomaly.adapter` (e.g. `hdfs@2026-11-23T12:00:00Z`). */

@@ -1,4 +1,4 @@
-export type { CloseReason, Window, WindowStats } from './types.js'
+export type { CloseReason, EarlyReason, Window, WindowReason, WindowStats } from './types.js'
 export { CLOSE_REASONS } from './types.js'
 export { SessionWindows, SESSION_DEFAULTS } from './session.js'
 export type { SessionOptions, SessionAddResult, UnkeyedMode } from './session.js'

@@ -18,7 +18,7 @@
  * only at their heads and never scan the open sessions.
  */
 import {
-  type CloseReason, type Window, type WindowStats,
+  type Window, type WindowReason, type WindowStats,
   checkCount, checkDuration, emptyCounts, monotonic,
 } from './types.js'
 import { type Link, Order } from './order.js'
@@ -93,6 +93,7 @@ export class SessionWindows<T> {
   /** The same sessions, oldest first. */
   private readonly byOpen = new Order<Session<T>>()
   private readonly closedCounts = emptyCounts()
+  private early = 0
   private lines = 0
   private seq = 0
   private now = -Infinity
@@ -187,8 +188,24 @@ export class SessionWindows<T> {
     return Number.isFinite(at) ? at : undefined
   }
 
+  /** When the least recently active session had its last line; undefined when none is open. */
+  oldestActivity (): number | undefined {
+    return this.byActivity.first()?.lastSeen
+  }
+
+  /**
+   * Close the least recently active session now, at the caller's request
+   * (reason `held_limit`: the caller holds too many records). Undefined when
+   * none is open.
+   */
+  closeLeastRecent (now: number): Window<T> | undefined {
+    now = this.now = monotonic(this.now, now)
+    const s = this.byActivity.first()
+    return s === undefined ? undefined : this.close(s, 'held_limit', now)
+  }
+
   stats (): WindowStats {
-    return { open: this.open.size, lines: this.lines, closed: { ...this.closedCounts } }
+    return { open: this.open.size, lines: this.lines, closed: { ...this.closedCounts }, early: this.early }
   }
 
   /** Close expired sessions in deadline order, so the result does not depend on how often tick runs. */
@@ -211,15 +228,16 @@ export class SessionWindows<T> {
     }
   }
 
-  private close (s: Session<T>, reason: CloseReason, now: number): Window<T> {
+  private close (s: Session<T>, reason: WindowReason, now: number): Window<T> {
     this.open.delete(s.key)
     this.byActivity.remove(s.activity!)
     this.byOpen.remove(s.age!)
     return this.toWindow(s, reason, now)
   }
 
-  private toWindow (s: Session<T>, reason: CloseReason, now: number): Window<T> {
-    this.closedCounts[reason]++
+  private toWindow (s: Session<T>, reason: WindowReason, now: number): Window<T> {
+    if (reason === 'held_limit') this.early++
+    else this.closedCounts[reason]++
     const owned = new Array<boolean>(s.items.length).fill(true)
     if (s.claims !== undefined) {
       for (const [i, claim] of s.claims) {

@@ -24,7 +24,7 @@
  * oldest waiting line, so expiry and eviction look only at their heads.
  */
 import {
-  type CloseReason, type Window, type WindowStats,
+  type Window, type WindowReason, type WindowStats,
   checkCount, checkDuration, emptyCounts, monotonic,
 } from './types.js'
 import { type Link, Order } from './order.js'
@@ -71,6 +71,7 @@ export class SlidingWindows<T> {
   /** Streams holding unowned lines, the one whose oldest unowned line is oldest first. */
   private readonly byPending = new Order<Stream<T>>()
   private readonly closedCounts = emptyCounts()
+  private early = 0
   private lines = 0
   private seq = 0
   private now = -Infinity
@@ -147,8 +148,28 @@ export class SlidingWindows<T> {
     return Number.isFinite(at) ? at : undefined
   }
 
+  /** When the least recently active stream had its last line; undefined when none is open. */
+  oldestActivity (): number | undefined {
+    return this.byActivity.first()?.lastSeen
+  }
+
+  /**
+   * End the least recently active stream now, at the caller's request
+   * (reason `held_limit`): its partial window, or undefined when the stream
+   * held only context already owned by an earlier window (it ends silently,
+   * holding no record) or when no stream is open.
+   */
+  closeLeastRecent (now: number): Window<T> | undefined {
+    now = this.now = monotonic(this.now, now)
+    const s = this.byActivity.first()
+    if (s === undefined) return undefined
+    const out: Window<T>[] = []
+    this.end(s, 'held_limit', now, out)
+    return out[0]
+  }
+
   stats (): WindowStats {
-    return { open: this.streams.size, lines: this.lines, closed: { ...this.closedCounts } }
+    return { open: this.streams.size, lines: this.lines, closed: { ...this.closedCounts }, early: this.early }
   }
 
   private expire (now: number): Window<T>[] {
@@ -187,7 +208,7 @@ export class SlidingWindows<T> {
   }
 
   /** Remove the stream; emit its partial window when it holds unowned lines. */
-  private end (s: Stream<T>, reason: CloseReason, now: number, out: Window<T>[]): void {
+  private end (s: Stream<T>, reason: WindowReason, now: number, out: Window<T>[]): void {
     if (s.pending !== undefined) out.push(this.toWindow(s, reason, now))
     this.forget(s)
   }
@@ -199,8 +220,9 @@ export class SlidingWindows<T> {
     s.activity = s.pending = undefined
   }
 
-  private toWindow (s: Stream<T>, reason: CloseReason, now: number): Window<T> {
-    this.closedCounts[reason]++
+  private toWindow (s: Stream<T>, reason: WindowReason, now: number): Window<T> {
+    if (reason === 'held_limit') this.early++
+    else this.closedCounts[reason]++
     const owned = new Array<boolean>(s.items.length)
     for (let i = 0; i < owned.length; i++) owned[i] = i >= s.owned
     return { id: `${s.key}#${this.seq++}`, key: s.key, items: s.items, owned, openedAt: s.times[0], closedAt: now, reason }

@@ -22,6 +22,16 @@
  */
 export type CloseReason = 'idle' | 'max_length' | 'max_age' | 'evicted' | 'full' | 'unkeyed' | 'flush'
 
+/**
+ * Why a window was emitted at the caller's request rather than by a limit of
+ * the windower's own: `held_limit`, the caller holds too many records (the
+ * sidecar's `limits.max_held_records`) and asked for the least recently
+ * active window (`closeLeastRecent`). Counted in `stats().early`.
+ */
+export type EarlyReason = 'held_limit'
+
+export type WindowReason = CloseReason | EarlyReason
+
 export const CLOSE_REASONS: readonly CloseReason[] = [
   'idle', 'max_length', 'max_age', 'evicted', 'full', 'unkeyed', 'flush',
 ]
@@ -43,7 +53,7 @@ export interface Window<T> {
   /** Arrival time of `items[0]`. */
   openedAt: number
   closedAt: number
-  reason: CloseReason
+  reason: WindowReason
 }
 
 export interface WindowStats {
@@ -53,6 +63,8 @@ export interface WindowStats {
   lines: number
   /** Windows emitted, by reason. */
   closed: Record<CloseReason, number>
+  /** Windows emitted early at the caller's request (`closeLeastRecent`, reason `held_limit`). */
+  early: number
 }
 
 export function emptyCounts(): Record<CloseReason, number> {

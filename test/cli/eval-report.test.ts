@@ -6,7 +6,9 @@
  *   HDFS_2pct.log ──prepare──▶ prep/ ──main.ts eval --html --report──▶ report.html + report.json + stdout JSON
  *
  * The page must hold the four plots as inline SVG and load nothing; its number
- * cells must equal the JSON summary, which must equal what stdout printed.
+ * cells must equal the JSON summary, which must equal what stdout printed. The
+ * summary holds the four simple detectors (models/trainer/detectors.py) beside
+ * the model, each with PR-AUC, its threshold rule and its speed.
  */
 import t from 'tap'
 import { spawn } from 'node:child_process'
@@ -16,6 +18,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { prepare } from '../../plugin/prepare/prepare.js'
 import { createProgress } from '../../plugin/prepare/progress.js'
+import { preparedLike } from '../../plugin/prepare/window-policy.js'
 import { DATASETS } from '../../bench/lib/datasets.js'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
@@ -49,12 +52,15 @@ t.test('eval usage names --html and --report', async t => {
 t.test('eval --html --report on the bundled model: four inline plots, numbers equal to the JSON summary', async t => {
   const prep = join(tmp, 'prep-hdfs')
   await prepare({ format: 'hdfs', logs: join(hdfs, 'HDFS_2pct.log'), labels: join(hdfs, 'anomaly_label.csv'), out: prep,
-    embedder: join(bundle, 'embedder.safetensors'), progress: createProgress(process.stderr, { quiet: true }) })
+    embedder: join(bundle, 'embedder.safetensors'), progress: createProgress(process.stderr, { quiet: true }), ...preparedLike(JSON.parse(readFileSync(join(bundle, 'manifest.json'), 'utf8')).sources.hdfs) })
   const htmlFile = join(tmp, 'out', 'report.html')
   const jsonFile = join(tmp, 'out', 'report.json')
   const r = await cli(['eval', '--bundle', bundle, '--data', prep, '--source', 'hdfs', '--threads', '1', '--html', htmlFile, '--report', jsonFile])
   t.equal(r.code, 0, `eval exits 0: ${r.stderr.slice(-2000)}`)
-  t.match(r.stderr, /source hdfs {2}test split: \d+ windows/, 'the table is printed on stderr')
+  t.match(r.stderr, /source hdfs {2}test split: \d+ windows \(\d+ anomalous\)/, 'the table is printed on stderr')
+  t.match(r.stderr, /PR-AUC/, 'the table has PR-AUC')
+  for (const name of ['logistic regression', 'decision tree', 'nearest neighbor', 'unseen template']) t.match(r.stderr, name, `the table lists ${name}`)
+  t.match(r.stderr, /decision tree over seeds 42, 43, 44: F1/, 'and the tree\'s spread over seeds')
   t.notMatch(r.stderr, /\r|it\/s\]|batch\/s\]/, 'no progress bar when stderr is not a terminal')
 
   // The JSON summary: the file is what stdout printed.
@@ -63,7 +69,26 @@ t.test('eval --html --report on the bundled model: four inline plots, numbers eq
   const report = JSON.parse(readFileSync(jsonFile, 'utf8'))
   t.same(report, printed, 'the --report file equals the JSON printed on stdout')
   t.equal(report.html, htmlFile, 'the summary names the page')
-  t.equal(report.split.test.windows, 2300, 'HDFS test split: 2,300 sessions')
+  t.equal(report.split.test.windows, 2333, 'HDFS test split: 2,333 whole sessions (the trained policy: idle 12 h)')
+  t.type(report.model.test.pr_auc, 'number', 'the model\'s PR-AUC')
+  t.type(report.model.score_us_per_window, 'number', 'the model\'s scoring speed')
+  t.notOk('model_seeds' in report, 'one --bundle: no spread over seeds')
+  for (const name of ['logistic_regression', 'decision_tree', 'nearest_neighbor', 'unseen_template']) {
+    const d = report.baselines[name]
+    for (const split of ['test', 'validation'] as const) {
+      t.same([d[split].windows, d[split].anomalous], [report.split[split].windows, report.split[split].anomalous], `${name} ${split}: every window`)
+      for (const k of ['precision', 'recall', 'f1', 'roc_auc', 'pr_auc', 'threshold']) t.type(d[split][k], 'number', `${name} ${split} ${k}`)
+    }
+    t.type(d.threshold_rule, 'string', `${name} says how its threshold was chosen`)
+    t.ok(d.fit_s >= 0 && d.score_us_per_window >= 0, `${name}: fit ${d.fit_s} s, ${d.score_us_per_window} µs per test window`)
+  }
+  t.match(report.baselines.unseen_template.threshold_rule, /^fixed: .*not chosen on validation/, 'unseen_template\'s decision is fixed')
+  t.ok(report.baselines.unseen_template.test.threshold < 1e-6, 'flagged when any line is unseen (score > 0)')
+  t.match(report.baselines.nearest_neighbor.threshold_rule, /max F1 on validation/)
+  t.same(report.baselines.decision_tree.seeds, [42, 43, 44], 'the tree is fitted with three seeds')
+  for (const k of ['f1', 'pr_auc', 'roc_auc']) t.equal(report.baselines.decision_tree.spread[k].n, 3, `tree ${k} over three seeds`)
+  const few = (['validation', 'test'] as const).some(s => report.split[s].anomalous < 10 || report.split[s].windows - report.split[s].anomalous < 10)
+  t.equal(report.warnings.length > 0, few, `warnings only for a split with < 10 windows of a class: ${JSON.stringify(report.warnings)}`)
   const h = report.curves.score_histogram
   t.same([h.normal.reduce((a: number, b: number) => a + b, 0), h.anomalous.reduce((a: number, b: number) => a + b, 0)],
     [report.split.test.windows - report.split.test.anomalous, report.split.test.anomalous], 'the histogram counts every test window once')
@@ -78,6 +103,7 @@ t.test('eval --html --report on the bundled model: four inline plots, numbers eq
   t.equal(html.match(/<svg[\s>]/g)?.length, 4, 'four inline SVGs')
   t.notMatch(html, /<script|<link|<img|<iframe/i, 'no script, stylesheet link, image or frame')
   t.notMatch(html, /(?:src|href)="(?:https?:)?\/\//, 'no external resource')
+  t.equal(html.includes('<div id="warnings"'), few, 'the warning box shows exactly when the summary has warnings')
   const ids = [...html.matchAll(/\sid="([^"]+)"/g)].map(m => m[1])
   t.equal(new Set(ids).size, ids.length, 'ids are unique across the page')
 
@@ -86,7 +112,9 @@ t.test('eval --html --report on the bundled model: four inline plots, numbers eq
     .map(m => ({ key: m[1], value: JSON.parse(m[2].replace(/&quot;/g, '"')) as unknown }))
   const keys = new Set(cells.map(c => c.key))
   for (const k of ['model.test.precision', 'model.test.recall', 'model.test.f1', 'model.test.roc_auc', 'model.test.tp', 'model.test.fp',
-    'model.test.fn', 'model.test.tn', 'baselines.logistic_regression.test.f1', 'baselines.decision_tree.test.f1', 'split.test.windows']) {
+    'model.test.fn', 'model.test.tn', 'model.test.pr_auc', 'baselines.logistic_regression.test.f1', 'baselines.decision_tree.test.f1',
+    'baselines.nearest_neighbor.test.f1', 'baselines.nearest_neighbor.test.pr_auc', 'baselines.unseen_template.test.f1',
+    'baselines.decision_tree.spread.f1.mean', 'split.test.windows']) {
     t.ok(keys.has(k), `the page shows ${k}`)
   }
   const wrong = cells.filter(c => JSON.stringify(c.value) !== JSON.stringify(at(report, c.key))).map(c => c.key)

@@ -25,7 +25,7 @@ import t from 'tap'
 import { createReadStream, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { FluentClient, FluentServer, EventTime as LoggerEventTime } from '@fluent-org/logger'
@@ -36,6 +36,8 @@ import { loadConfig } from '../../config/load.js'
 import type { Config } from '../../config/schema.js'
 import { quietTelemetry } from '../../plugin/events.js'
 import { buildSidecar } from '../../plugin/index.js'
+import { loadSnapshot } from '../../plugin/mining/snapshot.js'
+import { logFormat } from '../../plugin/prepare/formats.js'
 import { EnrichmentEncoder, FIELD_NAMES } from '../../plugin/scoring/enrich.js'
 import { outputRecord } from '../../plugin/pipeline/enrichment.js'
 import { DATASETS } from '../../bench/lib/datasets.js'
@@ -440,7 +442,8 @@ t.test('real sidecar: every received record and summary event fits the templates
   const tmp = mkdtempSync(join(tmpdir(), 'fa-peer-examples-'))
   t.teardown(() => rmSync(tmp, { recursive: true, force: true }))
 
-  // Real HDFS sessions: 12 labelled anomalous blocks and 24 normal ones, every line of each; plus 60 BGL lines (3 sliding windows).
+  // Real HDFS sessions: 12 labelled anomalous blocks and 24 normal ones, every line of each; plus 60 BGL lines (3 sliding windows),
+  // and two real BGL lines (from the log's head, BGL_head_10k) of a template the bundle's parser snapshot lacks: anomaly.new_template.
   const labels = readFileSync(join(hdfs, 'anomaly_label.csv'), 'utf8').trim().split('\n').slice(1).map(l => l.split(','))
   const blocks = new Set([...labels.filter(l => l[1] === 'Anomaly').slice(0, 12), ...labels.filter(l => l[1] === 'Normal').slice(0, 24)].map(l => l[0]))
   const hdfsLines: string[] = []
@@ -448,6 +451,19 @@ t.test('real sidecar: every received record and summary event fits the templates
     if ((line.match(/blk_-?\d+/g) ?? []).some(b => blocks.has(b))) hdfsLines.push(line)
   }
   const bglLines = readFileSync(join(DATASETS, 'loghub_2k', 'BGL', 'BGL_2k.log'), 'utf8').split('\n').slice(0, 60)
+  const loaded = loadConfig(configFile)
+  const bundle = resolve(dirname(configFile), loaded.model.bundle as string)
+  const parser = JSON.parse(readFileSync(join(bundle, 'manifest.json'), 'utf8')).sources.bgl.parser.snapshot as string
+  const drain = await loadSnapshot(join(bundle, parser))
+  if (drain === null) throw new Error(`no bgl parser snapshot in ${bundle}`)
+  // as the sidecar reads a line: without its line end (BGL_2k.log has CRLF ones), the header stripped
+  const content = (l: string): string => { const raw = l.replace(/\r$/, ''); return logFormat('bgl').parse(raw)?.content ?? raw }
+  const unknown = (l: string): boolean => l !== '' && drain.match(content(l)) === null
+  const fresh = readFileSync(join(DATASETS, 'bgl_head_10k', 'BGL_head_10k.log'), 'utf8').split('\n').filter(unknown)
+  const learnt = drain.add(content(fresh[0])).templateId // as the sidecar will learn it
+  const twin = fresh.filter(l => drain.match(content(l))?.templateId === learnt)
+  t.ok(bglLines.every(l => drain.match(content(l)) !== null && !twin.includes(l)) && twin.length >= 2, `two lines of a template the bgl snapshot lacks: ${fresh[0]}`)
+  bglLines.push(twin[0], twin[1])
   t.ok(hdfsLines.length > 100, `${hdfsLines.length} HDFS lines of ${blocks.size} blocks`)
 
   // Downstream: @fluent-org/logger's FluentServer (acks every chunk).
@@ -457,7 +473,6 @@ t.test('real sidecar: every received record and summary event fits the templates
   await server.listen()
 
   // The sidecar: config/default.yaml, ports moved to 0, buffer in a temp folder.
-  const loaded = loadConfig(configFile)
   const config: Config = {
     ...loaded,
     input: { ...loaded.input, forward: { ...loaded.input.forward, port: 0 } },
@@ -516,6 +531,8 @@ t.test('real sidecar: every received record and summary event fits the templates
   t.same(rec.notEmitted, [], 'every mapped field is emitted (the template has no stale field)')
   const anomalous = records.filter(r => get(r, 'anomaly.is_anomaly') === true)
   t.ok(anomalous.length > 0 && anomalous.length < records.length, `both values of anomaly.is_anomaly occur (${anomalous.length} of ${records.length} anomalous)`)
+  const newTemplate = records.filter(r => get(r, 'anomaly.new_template') === true)
+  t.same(newTemplate.map(r => [r.tag, r.log]), [['scored.app.bgl', twin[0]]], 'anomaly.new_template: true on the first line of the new template only')
 
   // Summary events: one per anomalous window, each field mapped and indexable; every mapped field emitted.
   const anomalousWindows = new Set(anomalous.map(r => get(r, 'anomaly.window_id')))
@@ -537,11 +554,17 @@ t.test('real sidecar: every received record and summary event fits the templates
   const expected = countBy(anomalous, 'tag')
   const kq = kibanaQuery()
   t.same(countBy(records.filter(r => dslMatches(kq, r)), kibana.params.termField), expected, `Kibana: the query counts the anomalous records per ${kibana.params.termField}`)
+  // what each Grafana query must count, by its query string
+  const wants: Record<string, Record<string, number>> = {
+    'anomaly.is_anomaly:true': expected,
+    'anomaly.new_template:true': countBy(newTemplate, 'tag'),
+    '_exists_:window_id': countBy(summaries, 'source'),
+  }
   for (const { rule, q, ds } of esQueries()) {
     const docs = templateFor(ds.jsonData.index).tpl === recordsTemplate ? records : summaries
     const terms = q.model.bucketAggs.find((b: { type: string }) => b.type === 'terms').field
-    const want = docs === records ? expected : countBy(summaries, 'source')
-    t.same(countBy(docs.filter(d => luceneMatches(q.model.query, d)), terms), want, `Grafana ${rule.uid}: the query counts what it should per ${terms}`)
+    t.ok(q.model.query in wants, `Grafana ${rule.uid}: a query this test knows (${q.model.query})`)
+    t.same(countBy(docs.filter(d => luceneMatches(q.model.query, d)), terms), wants[q.model.query], `Grafana ${rule.uid}: the query counts what it should per ${terms}`)
   }
 
   // /metrics: the Prometheus rules' metrics are there, with the labels they group by.
@@ -553,6 +576,7 @@ t.test('real sidecar: every received record and summary event fits the templates
   })
   const anomalies = series.filter(s => s.name === 'fluent_anomaly_anomalies_total')
   t.same(Object.fromEntries(anomalies.filter(s => s.value > 0).map(s => [s.labels.source, s.value])), countBy(summaries, 'source'), 'anomalies_total{source} = the anomalous windows per source')
+  t.same(series.filter(s => s.name === 'fluent_anomaly_new_templates_total').map(s => [s.labels.source, s.value]).sort(), [['bgl', 1], ['hdfs', 0]], 'new_templates_total{source}: the one new template, 0 for the other source')
   t.ok(series.some(s => s.name === 'fluent_anomaly_records_dropped_total' && s.labels.reason === 'bad_entry' && s.value >= 1), 'records_dropped_total{reason="bad_entry"} counted the malformed entry')
   for (const { rule, q } of promQueries()) {
     for (const m of String(q.model.expr).matchAll(/\b(fluent_anomaly_[a-z0-9_]+)/g)) {

@@ -17,7 +17,7 @@ import type { LogEvent } from '../../plugin/pipeline/stage.js'
 
 const fields = (template: string, top: string | undefined): AnomalyFields => ({
   score: 0.912345, is_anomaly: true, threshold: 0.5, window_id: 'hdfs:abc:blk_1#0', window_size: 3,
-  template_id: 'a1b2c3d4e5f60718', template, model: 'default', adapter: 'hdfs@2026-11-23', top_line: top,
+  template_id: 'a1b2c3d4e5f60718', template, new_template: false, model: 'default', adapter: 'hdfs@2026-11-23', top_line: top,
 })
 
 const recordWith = (n: number): Record<string, unknown> => {

@@ -41,7 +41,7 @@ async function headLines (file: string, n: number): Promise<string[]> {
 
 class RecordingScorer implements Scorer {
   readonly inputs: WindowInput[] = []
-  adapter () { return { version: 'v1', threshold: 0.5, model: 'test-model', adapter: 'hdfs@test' } }
+  adapter () { return { version: 'v1', threshold: 0.5, model: 'test-model', adapter: 'hdfs@test', rule: 'model' as const } }
   async score (_source: string, windows: WindowInput[]): Promise<{ adapter: ReturnType<RecordingScorer['adapter']>, scores: WindowScore[] }> {
     this.inputs.push(...windows)
     // deterministic: the first embedding value, squashed; contribution peaks at the last line
@@ -54,13 +54,14 @@ t.test('online featurisation equals prepare, and every record comes out enriched
   const logs = join(dir, 'hdfs.log')
   writeFileSync(logs, lines.join('\n') + '\n')
   const out = join(dir, 'prep')
-  await prepare({ format: 'hdfs', logs, labels: join(DATASETS, 'hdfs_loglead_2pct', 'anomaly_label.csv'), out })
+  // whole block sessions (no limits), as the runtime below serves: this test is about featurisation; test/scoring/event-clock.test.ts compares the cuts
+  await prepare({ format: 'hdfs', logs, labels: join(DATASETS, 'hdfs_loglead_2pct', 'anomaly_label.csv'), out, idleTimeout: null, maxAge: null, maxLength: null })
   const meta = JSON.parse(readFileSync(join(out, 'meta.json'), 'utf8'))
   const drain = await loadSnapshot(join(out, 'drain.json'))
   if (drain === null) throw new Error('prepare wrote no drain.json')
   const featurizer = new Featurizer(drain, await loadEmbedder(join(out, 'embedder.safetensors')), { buckets: meta.buckets, maxParams: meta.P })
   const rt = new SourceRuntime({
-    name: 'hdfs', messageKeys: ['log'], format: logFormat('hdfs'), maxLen: meta.T,
+    name: 'hdfs', messageKeys: ['log'], format: logFormat('hdfs'), maxLen: meta.T, time: 'event', formatTimed: true,
     window: { mode: 'session', keyPattern: /blk_-?\d+/, idleMs: Infinity, maxAgeMs: Infinity, maxLength: Infinity, maxOpen: Infinity },
   }, featurizer)
   const scorer = new RecordingScorer()

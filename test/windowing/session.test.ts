@@ -182,3 +182,16 @@ t.test('bad options fail at construction', async t => {
   t.throws(() => new SessionWindows({ keyPattern: BLK, unkeyed: 'drop' as never }), RangeError)
   t.doesNotThrow(() => new SessionWindows({ keyPattern: 'blk_-?\\d+', maxOpen: Infinity, maxLength: Infinity }))
 })
+
+t.test('closeLeastRecent closes the least recently active session early (held_limit)', async t => {
+  const sw = new SessionWindows<number>({ keyPattern: BLK, idleMs: Infinity, maxAgeMs: Infinity, maxLength: Infinity })
+  sw.add(1, 'blk_1', {}, 0)
+  sw.add(2, 'blk_2 and blk_1', {}, 10)
+  sw.add(3, 'blk_2', {}, 20)
+  t.equal(sw.oldestActivity(), 10, 'blk_1 last saw a line at 10')
+  t.equal(sw.nextDeadline(), undefined, 'no limit: nothing would ever close it but a flush')
+  t.match(sw.closeLeastRecent(30), { key: 'blk_1', items: [1, 2], owned: [true, true], reason: 'held_limit', closedAt: 30 })
+  t.match(sw.closeLeastRecent(30), { key: 'blk_2', items: [2, 3], owned: [false, true] }, 'line 2 reported once, by the first to close')
+  t.equal(sw.closeLeastRecent(30), undefined)
+  t.same(sw.stats(), { open: 0, lines: 3, closed: { idle: 0, max_length: 0, max_age: 0, evicted: 0, full: 0, unkeyed: 0, flush: 0 }, early: 2 })
+})

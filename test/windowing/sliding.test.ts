@@ -129,3 +129,14 @@ t.test('bad options fail at construction', async t => {
   t.throws(() => new SlidingWindows({ step: 0 }), RangeError)
   t.throws(() => new SlidingWindows({ maxAgeMs: 0 }), RangeError)
 })
+
+t.test('closeLeastRecent ends the least recently active stream early (held_limit), never losing a line', async t => {
+  const sw = new SlidingWindows<number>({ size: 4, step: 2 })
+  for (const [i, s] of [[1, 'a'], [2, 'a'], [3, 'a'], [4, 'a'], [5, 'b'], [6, 'a']] as const) sw.add(i, s, i)
+  t.equal(sw.oldestActivity(), 5, 'b had its last line at 5, a at 6')
+  t.match(sw.closeLeastRecent(7), { key: 'b', items: [5], owned: [true], reason: 'held_limit' })
+  t.match(sw.closeLeastRecent(7), { key: 'a', items: [3, 4, 6], owned: [false, false, true], reason: 'held_limit' }, 'a: its context is owned by the full window')
+  t.equal(sw.closeLeastRecent(7), undefined, 'nothing open')
+  t.same(sw.stats().early, 2, 'counted apart from the limits of its own')
+  t.equal(sw.stats().closed.full, 1)
+})
