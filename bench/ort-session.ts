@@ -9,7 +9,7 @@
  *
  *   npx tsx bench/ort-session.ts [--bundle DIR ...] [--B 64] [--T 16,20] [--runs 200]
  */
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import * as ort from 'onnxruntime-node'
@@ -26,13 +26,13 @@ const B = Number(values.B)
 const Ts = String(values.T).split(',').map(Number)
 const RUNS = Number(values.runs)
 
-function feedsFor (s: ort.InferenceSession, T: number): Record<string, ort.Tensor> {
+function feedsFor (s: ort.InferenceSession, T: number, buckets: number): Record<string, ort.Tensor> {
   const feeds: Record<string, ort.Tensor> = {}
   const meta = s.inputMetadata as ReadonlyArray<{ name: string, isTensor: boolean, type?: string, shape?: ReadonlyArray<number | string> }>
   for (const m of meta) {
     const shape = (m.shape ?? []).map(d => d === 'B' ? B : d === 'T' ? T : typeof d === 'number' ? d : 1)
     const n = shape.reduce((a, b) => a * b, 1)
-    if (m.type === 'int32') feeds[m.name] = new ort.Tensor('int32', Int32Array.from({ length: n }, (_, i) => i % 3 === 0 ? -1 : i % 1024), shape)
+    if (m.type === 'int32') feeds[m.name] = new ort.Tensor('int32', Int32Array.from({ length: n }, (_, i) => i % 3 === 0 ? -1 : i % buckets), shape)
     else feeds[m.name] = new ort.Tensor('float32', Float32Array.from({ length: n }, (_, i) => m.name === 'mask' ? 1 : Math.sin(i) * 0.1), shape)
   }
   return feeds
@@ -42,9 +42,12 @@ const rows: Array<{ bundle: string, T: number, ms: number, usLine: number }> = [
 for (const bundle of values.bundle as string[]) {
   const file = join(bundle, 'encoder.onnx')
   if (!existsSync(file)) throw new Error(`no encoder at ${file}`)
+  // valid bucket ids for this encoder's Log-Attention table (manifest encoder.log_attention.buckets)
+  const manifest = JSON.parse(readFileSync(join(bundle, 'manifest.json'), 'utf8')) as { encoder?: { log_attention?: { buckets?: number } } }
+  const buckets = manifest.encoder?.log_attention?.buckets ?? 1024
   const s = await ort.InferenceSession.create(file, { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' })
   for (const T of Ts) {
-    const feeds = feedsFor(s, T)
+    const feeds = feedsFor(s, T, buckets)
     for (let i = 0; i < 20; i++) await s.run(feeds)
     const t0 = performance.now()
     for (let i = 0; i < RUNS; i++) await s.run(feeds)
