@@ -3,7 +3,7 @@
 Run from the repository root (CPU is fine; a GPU is used when visible):
 
     nice python3 bench/trainer-transfer.py --work .scratch/transfer [--folds hdfs,bgl,liberty,openstack]
-                                           [--seeds 1,2,3] [--lowres-sizes 100,300,1000,3000]
+                                           [--seeds 1,2,3] [--lowres-sizes 100,300,1000,3000] [--report-only]
 
 Domains and their prepared sets (models/shared_datasets.py, one policy per set):
     hdfs       hdfs (target)                         bgl        bgl, bgl-random (both targets)
@@ -86,6 +86,9 @@ def run(args: argparse.Namespace) -> list[dict]:
         left = set(DOMAINS[fold]) | {r for s in DOMAINS[fold] for r in RELATED.get(s, [])}
         pre = [s for d, sets in DOMAINS.items() if d != fold for s in sets if s not in left]
         fw = work / f"without-{fold}"
+        if args.report_only:
+            results += finished(fw, fold, pre, seeds, args)
+            continue
         prep = prepare_all(fw, pre + TARGETS[fold], vocab_from=pre)
         bundle = fw / "bundle"
         cmd = ["pretrain", *[a for s in pre for a in ("--data", str(prep[s]), "--source", s)], "--out", str(bundle), *ARCH,
@@ -106,8 +109,24 @@ def run(args: argparse.Namespace) -> list[dict]:
                         rep = evaluate(out, prep[target], target, out / f"eval-{target}.json", log, args.threads)
                         results.append({"fold": fold, "target": target, "mode": mode, "seed": seed, "train_size": n,
                                         "pretrained_on": pre, "command": cmd, "wall_s": wall, "report": rep})
-        (work / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+        if not args.report_only:
+            (work / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     return results
+
+
+def finished(fw: Path, fold: str, pre: list[str], seeds: list[int], args: argparse.Namespace) -> list[dict]:
+    """--report-only: the runs of a fold whose evaluation report exists; trains nothing."""
+    out = []
+    for target in TARGETS[fold]:
+        sizes = [None] + ([int(n) for n in args.lowres_sizes.split(",")] if fold == args.lowres_fold and target == fold else [])
+        for n in sizes:
+            for seed in seeds:
+                for mode in MODES:
+                    rep = fw / "runs" / (f"{target}-{mode}-s{seed}" + ("" if n is None else f"-n{n}")) / f"eval-{target}.json"
+                    if rep.exists():
+                        out.append({"fold": fold, "target": target, "mode": mode, "seed": seed, "train_size": n,
+                                    "pretrained_on": pre, "report": json.loads(rep.read_text())})
+    return out
 
 
 def _ms(xs: list) -> str:
@@ -175,6 +194,7 @@ def main() -> int:
     ap.add_argument("--lowres-fold", default="hdfs", help="the fold whose target gets the low-resource curve")
     ap.add_argument("--lowres-sizes", default="100,300,1000,3000")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--report-only", action="store_true", help="print the tables of the runs finished so far; train nothing")
     args = ap.parse_args()
     t0 = time.perf_counter()
     results = run(args)
