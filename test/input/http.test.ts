@@ -54,7 +54,7 @@ interface DefaultYaml {
   admin: { port: number }
   buffer: { path: string }
   model: { threads?: number, watch?: boolean }
-  sources: Array<{ window: { idle_timeout?: string } }>
+  sources: Array<{ name: string, window?: { idle_timeout?: string } }>
   log?: unknown
 }
 
