@@ -172,7 +172,10 @@ export class SourceRuntime {
   /** The part of the record's log line that Drain parses (the whole line when the format does not match); undefined without a log line. */
   content (event: LogEvent): string | undefined {
     const raw = this.message(event)
-    if (raw === undefined) return undefined
+    return raw === undefined ? undefined : this.contentOf(raw)
+  }
+
+  private contentOf (raw: string): string {
     const f = this.spec.format
     if (f === undefined) return raw
     return (f.content !== undefined ? f.content(raw) : f.parse(raw)?.content) ?? raw
@@ -197,8 +200,8 @@ export class SourceRuntime {
    * only the event clock needs it.
    */
   private arrive (event: LogEvent, raw: string, wall: number): string {
+    if (this.spec.time === 'arrival') return this.contentOf(raw)
     const f = this.spec.format
-    if (this.spec.time === 'arrival') return f === undefined ? raw : (f.content !== undefined ? f.content(raw) : f.parse(raw)?.content) ?? raw
     let content = raw
     let ms = NaN
     if (f !== undefined) {

@@ -20,7 +20,7 @@
 import { WINDOW_DEFAULTS, type SourceConfig } from '../../config/schema.js'
 import type { Manifest } from '../../models/manifest.js'
 import { FluentAnomalyError } from '../errors.js'
-import { formatDuration } from '../prepare/window-policy.js'
+import { formatDuration, limit } from '../prepare/window-policy.js'
 import type { WindowSpec } from './source-runtime.js'
 
 export type TrainedWindow = Manifest['sources'][string]['window']
@@ -63,9 +63,6 @@ function pick<V> (configured: V | undefined, trained: V | undefined, fallback: V
 }
 
 const invalid = (msg: string): never => { throw new FluentAnomalyError('WINDOW_INVALID', msg) }
-
-/** null (no limit) as the windowers take it. */
-const limit = (v: number | null): number => v ?? Infinity
 
 /** A value as the warning prints it: durations readable, null as none. */
 export function showValue (key: PolicyKey, v: unknown): string {
